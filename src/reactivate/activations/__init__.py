@@ -1,4 +1,10 @@
-"""Adaptive activation families: AHAF, LEAF and the fuzzy F-neuron."""
+"""Adaptive activation families: AHAF, LEAF and the fuzzy F-neuron.
+
+Each family is an ``nn.Module`` that starts out reproducing a classic
+activation (see each class's table) and runs through fused autograd kernels
+(:mod:`reactivate.activations.kernels`). ``set_backend("compiled")`` runs
+those kernels through ``torch.compile``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ from typing import Any
 
 from .ahaf import AHAF
 from .base import GRANULARITIES, AdaptiveActivation, ErrorBound, classic_function
-from .fneuron import FNeuronActivation
+from .fneuron import FNeuronActivation, membership_functions
+from .kernels import get_backend, set_backend
 from .leaf import LEAF
 
 __all__ = [
@@ -19,6 +26,9 @@ __all__ = [
     "FAMILIES",
     "activation_from_config",
     "classic_function",
+    "membership_functions",
+    "get_backend",
+    "set_backend",
 ]
 
 FAMILIES: dict[str, type[AdaptiveActivation]] = {

@@ -25,7 +25,12 @@ __all__ = [
     "AdaptiveActivation",
     "ErrorBound",
     "classic_function",
+    "check_classic_kwargs",
+    "check_interval",
+    "relu_error",
+    "plain_ops_requested",
     "CLASSIC_FUNCTIONS",
+    "CLASSIC_KWARGS",
 ]
 
 GRANULARITIES = ("layer", "channel", "neuron")
@@ -79,6 +84,20 @@ CLASSIC_FUNCTIONS = {
     "identity": lambda x: x,
 }
 
+# Keyword arguments each classic function accepts, as its torch.nn module
+# names them.
+CLASSIC_KWARGS: dict[str, tuple[str, ...]] = {
+    "swish": ("slope",),
+    "gelu": ("approximate",),
+    "hardtanh": ("min_val", "max_val"),
+    "leaky_relu": ("negative_slope",),
+}
+
+# Max of |z| sigmoid(-gamma |z|), the error of z sigmoid(gamma z) against
+# ReLU: reached at |z| = RELU_ARGMAX / gamma where u sigmoid(u) = 1.
+RELU_ARGMAX = 1.2784645427610738
+RELU_ERROR = RELU_ARGMAX - 1.0
+
 
 def classic_function(name: str, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
     """Apply the classic activation ``name`` (a torch name) to ``x``."""
@@ -88,11 +107,86 @@ def classic_function(name: str, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
     return CLASSIC_FUNCTIONS[name](x, **kwargs)
 
 
-def _check_finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return value
+def _check_finite(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is invalid; give a finite number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}={value!r} is invalid; give a finite number")
+    return number
+
+
+def check_interval(interval: Any, name: str = "interval") -> tuple[float, float]:
+    """Validate a ``(low, high)`` pair of finite numbers with ``low < high``."""
+    try:
+        low, high = interval
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name}={interval!r} is invalid; give (low, high), for example (-4.0, 4.0)"
+        ) from None
+    low = _check_finite(f"{name} low", low)
+    high = _check_finite(f"{name} high", high)
+    if not low < high:
+        raise ValueError(
+            f"{name}={tuple(interval)!r} is empty or reversed; give (low, high) with low < high"
+        )
+    return low, high
+
+
+def check_classic_kwargs(init: str, kwargs: dict[str, Any], extra: Sequence[str] = ()) -> dict[str, Any]:
+    """Validate the keyword arguments of classic function ``init``.
+
+    ``extra`` lists family-specific keywords that are also accepted. Returns
+    the classic keyword arguments with normalised values.
+    """
+    allowed = CLASSIC_KWARGS.get(init, ())
+    unknown = sorted(set(kwargs) - set(allowed) - set(extra))
+    if unknown:
+        accepted = ", ".join([*extra, *allowed]) or "none"
+        raise ValueError(
+            f"unexpected keyword arguments {unknown} for init={init!r}; accepted: {accepted}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in extra:
+            continue
+        if key == "approximate":
+            if value not in ("none", "tanh"):
+                raise ValueError(f"approximate={value!r} is invalid; use 'none' or 'tanh' as torch.nn.GELU does")
+            out[key] = value
+        else:
+            out[key] = _check_finite(key, value)
+    if init == "hardtanh":
+        low, high = out.get("min_val", -1.0), out.get("max_val", 1.0)
+        if not low < high:
+            raise ValueError(f"min_val={low!r} must be less than max_val={high!r} for init='hardtanh'")
+    return out
+
+
+def relu_error(gamma: float, interval: tuple[float, float]) -> float:
+    """Return the max of ``|z sigmoid(gamma z) - relu(z)|`` over ``interval``.
+
+    The error equals ``t sigmoid(-gamma t)`` with ``t = |z|``, which rises to
+    ``0.2785 / gamma`` at ``t = 1.2785 / gamma`` and falls on both sides, so
+    the max over an interval is at the admissible ``t`` nearest that peak.
+    """
+    low, high = interval
+    if low <= 0.0 <= high:
+        t_min, t_max = 0.0, max(-low, high)
+    else:
+        t_min, t_max = min(abs(low), abs(high)), max(abs(low), abs(high))
+    t = min(max(RELU_ARGMAX / gamma, t_min), t_max)
+    return t / (1.0 + math.exp(min(gamma * t, 700.0)))
+
+
+def plain_ops_requested() -> bool:
+    """Tell whether the caller traces or exports, so custom autograd functions must be avoided."""
+    return (
+        torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_exporting()
+    )
 
 
 class AdaptiveActivation(nn.Module):
@@ -104,9 +198,11 @@ class AdaptiveActivation(nn.Module):
 
     Args:
         init: torch name of the classic function to reproduce at start.
-        granularity: ``"layer"``, ``"channel"`` or ``"neuron"``.
+        granularity: ``"layer"``, ``"channel"`` or ``"neuron"``. Default:
+            ``"layer"``.
         shape: input shape without the batch dimension; required for
             ``"channel"`` (only ``shape[0]`` is used) and ``"neuron"``.
+            Default: None.
     """
 
     family: ClassVar[str] = ""
@@ -117,7 +213,7 @@ class AdaptiveActivation(nn.Module):
         init: str,
         *,
         granularity: str = "layer",
-        shape: Sequence[int] | None = None,
+        shape: Sequence[int] | int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(init, str) or init not in self.supported_inits:
@@ -131,20 +227,28 @@ class AdaptiveActivation(nn.Module):
                 f"granularity={granularity!r} is invalid; use one of "
                 f"{', '.join(repr(g) for g in GRANULARITIES)}"
             )
-        if granularity != "layer":
-            if shape is None:
-                raise ValueError(
-                    f"granularity={granularity!r} needs shape=, the input shape "
-                    "without the batch dimension, for example shape=(64, 32, 32)"
-                )
-            shape = tuple(int(s) for s in shape)
-            if len(shape) == 0 or any(s <= 0 for s in shape):
+        if isinstance(shape, int) and not isinstance(shape, bool):
+            shape = (shape,)
+        if shape is not None:
+            try:
+                sizes = tuple(shape)
+            except TypeError:
+                sizes = None
+            if (
+                sizes is None
+                or len(sizes) == 0
+                or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes)
+            ):
                 raise ValueError(
                     f"shape={shape!r} is invalid; give the positive input sizes "
                     "without the batch dimension, for example shape=(64, 32, 32)"
                 )
-        else:
-            shape = tuple(int(s) for s in shape) if shape is not None else None
+            shape = sizes
+        elif granularity != "layer":
+            raise ValueError(
+                f"granularity={granularity!r} needs shape=, the input shape "
+                "without the batch dimension, for example shape=(64, 32, 32)"
+            )
         self.init = init
         self.granularity = granularity
         self.shape = shape
@@ -161,6 +265,15 @@ class AdaptiveActivation(nn.Module):
         return tuple(self.shape)
 
     def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            kind = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"{type(self).__name__} expects a floating-point tensor, got {kind}"
+            )
+        if torch.jit.is_tracing():
+            # A trace records one input shape anyway; comparing traced sizes
+            # here would only emit TracerWarnings.
+            return
         if self.granularity == "channel":
             if x.dim() < 2 or x.shape[1] != self.shape[0]:
                 raise ValueError(
@@ -198,7 +311,8 @@ class AdaptiveActivation(nn.Module):
 
     def _classic_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the classic function, taken from init_kwargs."""
-        return {}
+        allowed = CLASSIC_KWARGS.get(self.init, ())
+        return {k: v for k, v in self.init_kwargs.items() if k in allowed}
 
     def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluate the textbook formula with plain tensor operations."""
@@ -211,23 +325,24 @@ class AdaptiveActivation(nn.Module):
     def _computed_error(self, interval: tuple[float, float], points: int = 200_001) -> float:
         """Measure the maximum absolute error on a dense float64 grid.
 
-        The grid covers ``interval``, and the measurement uses the start
-        parameters (layer granularity), not the current ones.
+        The grid covers ``interval`` and, when it is wider than 1e3, adds the
+        points +-1e30 for the limits at infinity. The measurement uses the
+        start parameters (layer granularity), not the current ones.
         """
-        low, high = (_check_finite("interval low", interval[0]), _check_finite("interval high", interval[1]))
-        if not low < high:
-            raise ValueError(f"interval={interval!r} is empty or reversed; give (low, high) with low < high")
-        start = self.start_copy().double()
+        low, high = check_interval(interval)
+        start = self.start_copy(dtype=torch.float64)
         z = torch.linspace(low, high, points, dtype=torch.float64)
+        if high - low > 1e3:
+            z = torch.cat([z, torch.tensor([-1e30, 1e30], dtype=torch.float64)])
         with torch.no_grad():
-            diff = start.reference_forward(z) - classic_function(
+            diff = start(z) - classic_function(
                 self.init, z, **self._classic_kwargs()
             )
         return float(diff.abs().max())
 
-    def start_copy(self) -> "AdaptiveActivation":
-        """Build a fresh layer-granularity module with the start parameters."""
-        return type(self)(init=self.init, **self.init_kwargs)
+    def start_copy(self, dtype: torch.dtype | None = None) -> "AdaptiveActivation":
+        """Build a fresh layer-granularity module with the start parameters in ``dtype``."""
+        return type(self)(init=self.init, dtype=dtype, **self.init_kwargs)
 
     # -- description --------------------------------------------------------
 

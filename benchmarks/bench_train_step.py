@@ -1,0 +1,228 @@
+"""Benchmark KerasNet training steps with adaptive activations against classic ones.
+
+One step is the training step of Bodyanskiy and Kostiuk, "Using Adaptive
+Activation Functions in Pre-Trained Artificial Neural Network Models" (ICST
+2023): forward of a batch of 64 random 3x32x32 images in train mode,
+cross-entropy, backward and an RMSprop update (lr 1e-4, alpha 0.9, eps 1e-7).
+The variants:
+
+* ``relu``: the ReLU reference model;
+* ``ahaf``: AHAF at every activation site (the "paper" preset);
+* ``tanh``: the Tanh reference model;
+* ``fuzzy_ffn``: Tanh in the convolutional part, an F-neuron (m = 18 on
+  [-4, 4]) at ``ffn_act``;
+* ``ahaf_finetune`` / ``fuzzy_ffn_finetune``: the same models with only the
+  activation parameters trainable, the optimizer holding only them.
+
+The variants run interleaved in rounds (in a rotated order each round), so
+slow drift of a shared machine hits them all alike. Each round times
+``--steps`` steps per variant, and each reported ratio is the median over
+rounds of that round's ratio.
+
+Run: ``python benchmarks/bench_train_step.py [--output benchmarks/results/train_step.md]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import reactivate
+from reactivate import AHAF, AdaptiveActivation, FNeuronActivation
+from reactivate.activations import kernels
+from reactivate.models import KerasNet
+
+__all__ = ["main"]
+
+# (variant, reference it is divided by, label, ratio of the implementation
+# published with that paper measured on a 2-core CPU, target of this project)
+RATIOS = [
+    ("ahaf", "relu", "AHAF everywhere vs ReLU reference", 1.35, 1.10),
+    ("fuzzy_ffn", "tanh", "fuzzy FFN vs Tanh reference", 1.11, 1.03),
+    ("ahaf_finetune", "ahaf", "activation-only fine-tune vs full step, AHAF", 0.72, 0.66),
+    ("fuzzy_ffn_finetune", "fuzzy_ffn", "activation-only fine-tune vs full step, fuzzy FFN", 0.47, 0.42),
+]
+
+
+def _adapt(model: nn.Module, include: str | None = None) -> str:
+    """Replace activations with the "paper" preset; return a note on how it was done."""
+    if hasattr(reactivate, "replace_activations"):
+        kwargs = {} if include is None else {"include": include}
+        reactivate.replace_activations(model, preset="paper", **kwargs)
+        return "reactivate.replace_activations(preset='paper')"
+    raise RuntimeError("reactivate.replace_activations is not available")
+
+
+def build_variant(name: str) -> tuple[nn.Module, str]:
+    """Build one variant's model; return it and a note on how it was built."""
+    if name == "relu":
+        return KerasNet(cnn_activation="relu"), "KerasNet('relu')"
+    if name == "tanh":
+        return KerasNet(cnn_activation="tanh"), "KerasNet('tanh')"
+    if name.startswith("ahaf"):
+        model = KerasNet(cnn_activation="relu")
+        try:
+            build_note = _adapt(model)
+        except RuntimeError:
+            model = KerasNet(cnn_activation=lambda: AHAF(init="relu"))
+            build_note = "KerasNet(cnn_activation=lambda: AHAF(init='relu'))"
+        return model, build_note
+    if name.startswith("fuzzy_ffn"):
+        model = KerasNet(cnn_activation="tanh")
+        try:
+            build_note = _adapt(model, include=r"ffn_act")
+        except RuntimeError:
+            model = KerasNet(cnn_activation="tanh", ffn_activation=lambda: FNeuronActivation(init="tanh"))
+            build_note = "KerasNet('tanh', ffn_activation=lambda: FNeuronActivation(init='tanh'))"
+        return model, build_note
+    raise ValueError(f"unknown variant {name!r}")
+
+
+def trainable_parameters(model: nn.Module, activations_only: bool) -> list[nn.Parameter]:
+    if not activations_only:
+        return list(model.parameters())
+    if hasattr(reactivate, "freeze_except_activations"):
+        reactivate.freeze_except_activations(model)
+    else:
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        for module in model.modules():
+            if isinstance(module, AdaptiveActivation):
+                for parameter in module.parameters():
+                    parameter.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def make_step(name: str, device: torch.device, batch_size: int) -> tuple[Callable[[], None], str, int]:
+    """Return a closure running one training step, the build note and the trainable count."""
+    model, build_note = build_variant(name)
+    model.to(device).train()
+    parameters = trainable_parameters(model, activations_only=name.endswith("_finetune"))
+    optimizer = torch.optim.RMSprop(parameters, lr=1e-4, alpha=0.9, eps=1e-7)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(batch_size, 3, 32, 32, generator=generator).to(device)
+    labels = torch.randint(0, 10, (batch_size,), generator=generator).to(device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    return step, build_note, sum(p.numel() for p in parameters)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_description() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    threads = torch.get_num_threads()
+    return f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, torch threads: {threads}"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as file:
+        file.write(text)
+    os.replace(file.name, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20, help="timed rounds (default 20)")
+    parser.add_argument("--warmup-rounds", type=int, default=2, help="untimed rounds first (default 2)")
+    parser.add_argument("--steps", type=int, default=3, help="steps per variant per round (default 3)")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--threads", type=int, help="torch intra-op threads (default: torch's choice); 1 is steadier on a busy machine"
+    )
+    parser.add_argument(
+        "--kernel-backend", help="backend of the adaptive activation kernels, such as eager or compiled (default: as set)"
+    )
+    parser.add_argument("--output", type=Path, help="also write the Markdown report to this file")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.kernel_backend is not None:
+        kernels.set_backend(args.kernel_backend)
+
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    names = ["relu", "ahaf", "tanh", "fuzzy_ffn", "ahaf_finetune", "fuzzy_ffn_finetune"]
+    steps, notes, trainable = {}, {}, {}
+    for name in names:
+        steps[name], notes[name], trainable[name] = make_step(name, device, args.batch_size)
+
+    per_round: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(args.warmup_rounds + args.rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                steps[name]()
+            _sync(device)
+            if round_index >= args.warmup_rounds:
+                per_round[name].append((time.perf_counter() - start) / args.steps)
+        print(f"round {round_index + 1} of {args.warmup_rounds + args.rounds}", file=sys.stderr, flush=True)
+
+    lines = [
+        "# KerasNet training-step cost",
+        "",
+        f"Machine: {machine_description()}, device {device}, activation kernels: {kernels.get_backend()}.",
+        "",
+        f"Command: `python benchmarks/{Path(__file__).name} {shlex.join(argv if argv is not None else sys.argv[1:])}`",
+        "",
+        f"Batch {args.batch_size} of 3x32x32, RMSprop(lr=1e-4, alpha=0.9, eps=1e-7), train mode; "
+        f"{args.rounds} rounds of {args.steps} steps per variant after {args.warmup_rounds} untimed rounds.",
+        "",
+        "| variant | built with | trainable parameters | median ms per step |",
+        "|---|---|---|---|",
+    ]
+    for name in names:
+        lines.append(
+            f"| {name} | `{notes[name]}` | {trainable[name]:,} | {1e3 * statistics.median(per_round[name]):.1f} |"
+        )
+    lines += [
+        "",
+        "| ratio | median of per-round ratios | min - max over rounds | published | target |",
+        "|---|---|---|---|---|",
+    ]
+    for variant, reference, label, published, target in RATIOS:
+        ratios = [a / b for a, b in zip(per_round[variant], per_round[reference])]
+        median = statistics.median(ratios)
+        verdict = "met" if median <= target else "missed"
+        lines.append(
+            f"| {label} | {median:.3f}x | {min(ratios):.2f} - {max(ratios):.2f} | {published:.2f}x | "
+            f"<= {target:.2f}x ({verdict}) |"
+        )
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.output is not None:
+        write_atomically(args.output, report)
+
+
+if __name__ == "__main__":
+    main()

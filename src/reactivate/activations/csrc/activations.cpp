@@ -1,0 +1,723 @@
+// Fused CPU kernels of the adaptive activations AHAF, LEAF and the F-neuron.
+//
+// Each op is one fused pass over the input for forward and one for backward.
+// Backward computes the input gradient and the parameter gradients together.
+// The autograd functions save only the input and the parameters, so training
+// keeps one input-sized tensor per activation.
+//
+// The ops are registered with TORCH_LIBRARY as composite functions that wrap
+// a C++ autograd function, so one Python call reaches the whole forward and
+// backward. They take float32 or float64 CPU tensors whose parameters have
+// the input's dtype; the Python side sends every other case to the eager path.
+//
+// Parameter layout: the parameters of a set are flat (one value per set, or
+// m weights per set for the F-neuron). The input is read as
+// (outer, sets, inner) with one set for "layer", one per index of dimension
+// 1 for "channel" and one per non-batch element for "neuron":
+//   * inner > 1: a run of `inner` elements shares one set, so its gradients
+//     go to per-chunk partial sums that are added up in a fixed order;
+//   * inner == 1: the set changes with every element, so threads split the
+//     sets and each sums its own sets over the batch.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Elements per task. Smaller inputs run on the calling thread, because an
+// OpenMP region costs more than the work of a few thousand elements.
+constexpr int64_t kGrain = 32768;
+
+// exp(x) for float, written with arithmetic only so that the compiler can
+// vectorise loops that call it (Cody-Waite range reduction to
+// [-ln2/2, ln2/2] and a degree-6 polynomial, max relative error about 2 ulp).
+// The argument is clamped to [-87.3, 88.7], where the result is a normal float.
+inline float exp_approx(float x) {
+  x = x > 88.7f ? 88.7f : x;
+  x = x < -87.3f ? -87.3f : x;
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+inline float sigmoid(float z) {
+  const float s = 1.0f / (1.0f + exp_approx(-z));
+  // Below -87.3 the clamped exp would give about 1e-38 instead of a value
+  // that rounds to 0; NaN fails the comparison and stays NaN.
+  return z < -87.3f ? 0.0f : s;
+}
+
+inline double sigmoid(double z) {
+  return 1.0 / (1.0 + std::exp(-z));
+}
+
+template <typename T>
+inline T clamp_finite(T v) {
+  const T big = std::numeric_limits<T>::max();
+  return v > big ? big : (v < -big ? -big : v);
+}
+
+struct Layout {
+  int64_t numel;
+  int64_t sets;
+  int64_t inner;
+};
+
+// Read x as (outer, sets, inner) for `sets` parameter sets: 1 (layer), the
+// size of dimension 1 (channel) or the number of non-batch elements (neuron).
+Layout make_layout(const at::Tensor& x, int64_t sets) {
+  const int64_t numel = x.numel();
+  if (sets == 1) {
+    return {numel, 1, std::max<int64_t>(numel, 1)};
+  }
+  TORCH_CHECK(x.dim() >= 2, "expected an input with a batch dimension for ", sets, " parameter sets, got shape ", x.sizes());
+  const int64_t batch = x.size(0);
+  const int64_t per_sample = batch == 0 ? 0 : numel / batch;
+  if (x.size(1) == sets) {
+    return {numel, sets, sets == 0 ? 1 : per_sample / sets};
+  }
+  TORCH_CHECK(per_sample == sets, "parameter sets (", sets, ") match neither dimension 1 nor the non-batch elements of an input of shape ", x.sizes());
+  return {numel, sets, 1};
+}
+
+// Call f(begin, end, set) for each run of elements in [begin, end) that
+// starts at parameter set `set`. For inner > 1 the run shares that set; for
+// inner == 1 element begin + t uses set + t.
+template <typename F>
+void for_each_run(const Layout& L, int64_t begin, int64_t end, F&& f) {
+  int64_t i = begin;
+  while (i < end) {
+    int64_t set;
+    int64_t stop;
+    if (L.inner == 1) {
+      set = i % L.sets;
+      stop = std::min(end, i + (L.sets - set));
+    } else {
+      const int64_t row = i / L.inner;
+      set = row % L.sets;
+      stop = std::min(end, (row + 1) * L.inner);
+    }
+    f(i, stop, set);
+    i = stop;
+  }
+}
+
+void check_inputs(const at::Tensor& x, std::initializer_list<at::Tensor> params) {
+  TORCH_CHECK(x.device().is_cpu(), "native activation kernels run on the CPU only, got an input on ", x.device());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "native activation kernels support float32 and float64, got ", x.scalar_type());
+  for (const auto& p : params) {
+    TORCH_CHECK(p.scalar_type() == x.scalar_type(), "parameter dtype ", p.scalar_type(), " differs from input dtype ", x.scalar_type());
+    TORCH_CHECK(p.device().is_cpu(), "parameters must be on the CPU, got ", p.device());
+  }
+}
+
+// Number of chunks for reductions: fixed for a given size and thread count,
+// so the partial sums are added in the same order on every call.
+int64_t reduction_chunks(int64_t numel) {
+  const int64_t by_size = (numel + kGrain - 1) / kGrain;
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), by_size));
+}
+
+// ---------------------------------------------------------------------------
+// AHAF: beta * x * sigmoid(gamma * x)
+
+template <typename T>
+void ahaf_forward_kernel(const T* x, T* y, const T* beta, const T* gamma, const Layout& L) {
+  at::parallel_for(0, L.numel, kGrain, [&](int64_t begin, int64_t end) {
+    for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
+      const int64_t n = i1 - i0;
+      const T* xs = x + i0;
+      T* ys = y + i0;
+      if (L.inner == 1) {
+        const T* b = beta + set;
+        const T* c = gamma + set;
+#pragma omp simd
+        for (int64_t t = 0; t < n; ++t) {
+          ys[t] = b[t] * xs[t] * sigmoid(clamp_finite(c[t]) * xs[t]);
+        }
+      } else {
+        const T b = beta[set];
+        const T c = clamp_finite(gamma[set]);
+#pragma omp simd
+        for (int64_t t = 0; t < n; ++t) {
+          ys[t] = b * xs[t] * sigmoid(c * xs[t]);
+        }
+      }
+    });
+  });
+}
+
+// Gradients with s = sigmoid(gamma x) and u = x s (1 - s):
+// d/dx = beta (s + gamma u), d/dbeta = x s, d/dgamma = beta x u.
+// gamma * u stays finite for a clamped gamma = inf, because u is 0 wherever
+// |gamma x| is large.
+template <typename T>
+void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma, T* gx, T* gbeta, T* ggamma,
+                          const Layout& L) {
+  if (L.inner == 1) {
+    const int64_t outer = L.sets == 0 ? 0 : L.numel / L.sets;
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
+    at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
+      const int64_t n = j1 - j0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const int64_t base = o * L.sets + j0;
+        const T* xs = x + base;
+        const T* gs = g + base;
+        T* gxs = gx + base;
+        const T* b = beta + j0;
+        const T* c = gamma + j0;
+        T* gb = gbeta + j0;
+        T* gc = ggamma + j0;
+#pragma omp simd
+        for (int64_t t = 0; t < n; ++t) {
+          const T cc = clamp_finite(c[t]);
+          const T s = sigmoid(cc * xs[t]);
+          const T u = xs[t] * s * (T(1) - s);
+          const T gxv = gs[t] * xs[t];
+          gb[t] += gxv * s;
+          gc[t] += gxv * u * b[t];
+          gxs[t] = gs[t] * b[t] * (s + cc * u);
+        }
+      }
+    });
+    return;
+  }
+  const int64_t chunks = reduction_chunks(L.numel);
+  std::vector<double> partial(static_cast<size_t>(chunks * L.sets * 2), 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      const int64_t begin = L.numel * chunk / chunks;
+      const int64_t end = L.numel * (chunk + 1) / chunks;
+      double* acc = partial.data() + chunk * L.sets * 2;
+      for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
+        const T b = beta[set];
+        const T c = clamp_finite(gamma[set]);
+        const T* xs = x + i0;
+        const T* gs = g + i0;
+        T* gxs = gx + i0;
+        T sum_beta = 0;
+        T sum_gamma = 0;
+#pragma omp simd reduction(+ : sum_beta, sum_gamma)
+        for (int64_t t = 0; t < i1 - i0; ++t) {
+          const T s = sigmoid(c * xs[t]);
+          const T u = xs[t] * s * (T(1) - s);
+          const T gxv = gs[t] * xs[t];
+          sum_beta += gxv * s;
+          sum_gamma += gxv * u;
+          gxs[t] = gs[t] * b * (s + c * u);
+        }
+        acc[set * 2] += sum_beta;
+        acc[set * 2 + 1] += static_cast<double>(sum_gamma) * b;
+      });
+    }
+  });
+  for (int64_t set = 0; set < L.sets; ++set) {
+    double sb = 0.0;
+    double sc = 0.0;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      sb += partial[(chunk * L.sets + set) * 2];
+      sc += partial[(chunk * L.sets + set) * 2 + 1];
+    }
+    gbeta[set] = static_cast<T>(sb);
+    ggamma[set] = static_cast<T>(sc);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// LEAF: (p1 x + p2) sigmoid(p3 x) + p4
+
+template <typename T>
+void leaf_forward_kernel(const T* x, T* y, const T* p1, const T* p2, const T* p3, const T* p4, const Layout& L) {
+  at::parallel_for(0, L.numel, kGrain, [&](int64_t begin, int64_t end) {
+    for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
+      const int64_t n = i1 - i0;
+      const T* xs = x + i0;
+      T* ys = y + i0;
+      if (L.inner == 1) {
+        const T* a1 = p1 + set;
+        const T* a2 = p2 + set;
+        const T* a3 = p3 + set;
+        const T* a4 = p4 + set;
+#pragma omp simd
+        for (int64_t t = 0; t < n; ++t) {
+          ys[t] = (a1[t] * xs[t] + a2[t]) * sigmoid(clamp_finite(a3[t]) * xs[t]) + a4[t];
+        }
+      } else {
+        const T a1 = p1[set], a2 = p2[set], a3 = clamp_finite(p3[set]), a4 = p4[set];
+#pragma omp simd
+        for (int64_t t = 0; t < n; ++t) {
+          ys[t] = (a1 * xs[t] + a2) * sigmoid(a3 * xs[t]) + a4;
+        }
+      }
+    });
+  });
+}
+
+// One element of LEAF's backward. With z = p3 x, s = sigmoid(z) and
+// q = g s (1 - s): d/dx = p1 g s + q (p1 z + p2 p3), d/dp1 = g x s,
+// d/dp2 = g s, d/dp3 = q (p1 x + p2) x, d/dp4 = g. p2 p3 is taken as 0 when
+// p2 is 0 and z q is formed before the factor p1, so that p3 = inf gives no
+// 0 * inf.
+template <typename T>
+struct LeafGrad {
+  T gx, g1, g2, g3;
+};
+
+template <typename T>
+inline LeafGrad<T> leaf_element(T g, T x, T a1, T a2, T a3) {
+  const T z = clamp_finite(a3 * x);
+  const T s = sigmoid(z);
+  const T gs = g * s;
+  const T q = gs * (T(1) - s);
+  const T p2p3 = a2 == T(0) ? T(0) : clamp_finite(a2 * a3);
+  LeafGrad<T> r;
+  r.g1 = gs * x;
+  r.g2 = gs;
+  r.g3 = q * (a1 * x + a2) * x;
+  r.gx = z * q * a1 + q * p2p3 + gs * a1;
+  return r;
+}
+
+template <typename T>
+void leaf_backward_kernel(const T* g, const T* x, const T* p1, const T* p2, const T* p3, T* gx, T* g1, T* g2, T* g3,
+                          T* g4, const Layout& L) {
+  if (L.inner == 1) {
+    const int64_t outer = L.sets == 0 ? 0 : L.numel / L.sets;
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
+    at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
+      const int64_t n = j1 - j0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const int64_t base = o * L.sets + j0;
+        const T* xs = x + base;
+        const T* gs = g + base;
+        T* gxs = gx + base;
+#pragma omp simd
+        for (int64_t t = 0; t < n; ++t) {
+          const int64_t j = j0 + t;
+          const LeafGrad<T> r = leaf_element(gs[t], xs[t], p1[j], p2[j], clamp_finite(p3[j]));
+          gxs[t] = r.gx;
+          g1[j] += r.g1;
+          g2[j] += r.g2;
+          g3[j] += r.g3;
+          g4[j] += gs[t];
+        }
+      }
+    });
+    return;
+  }
+  const int64_t chunks = reduction_chunks(L.numel);
+  std::vector<double> partial(static_cast<size_t>(chunks * L.sets * 4), 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      const int64_t begin = L.numel * chunk / chunks;
+      const int64_t end = L.numel * (chunk + 1) / chunks;
+      double* acc = partial.data() + chunk * L.sets * 4;
+      for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
+        const T a1 = p1[set], a2 = p2[set], a3 = clamp_finite(p3[set]);
+        const T* xs = x + i0;
+        const T* gs = g + i0;
+        T* gxs = gx + i0;
+        const T p2p3 = a2 == T(0) ? T(0) : clamp_finite(a2 * a3);
+        T s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+#pragma omp simd reduction(+ : s1, s2, s3, s4)
+        for (int64_t t = 0; t < i1 - i0; ++t) {
+          const T xv = xs[t];
+          const T gv = gs[t];
+          const T z = clamp_finite(a3 * xv);
+          const T s = sigmoid(z);
+          const T gsv = gv * s;
+          const T q = gsv * (T(1) - s);
+          gxs[t] = z * q * a1 + q * p2p3 + gsv * a1;
+          s1 += gsv * xv;
+          s2 += gsv;
+          s3 += q * (a1 * xv + a2) * xv;
+          s4 += gv;
+        }
+        acc[set * 4] += s1;
+        acc[set * 4 + 1] += s2;
+        acc[set * 4 + 2] += s3;
+        acc[set * 4 + 3] += s4;
+      });
+    }
+  });
+  T* outs[4] = {g1, g2, g3, g4};
+  for (int64_t set = 0; set < L.sets; ++set) {
+    for (int k = 0; k < 4; ++k) {
+      double total = 0.0;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        total += partial[(chunk * L.sets + set) * 4 + k];
+      }
+      outs[k][set] = static_cast<T>(total);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// F-neuron: linear interpolation of m weights at centres low + j h.
+//
+// pos = (x - low) / h, k = floor(pos) clamped to [0, m - 2] (0 for NaN) and
+// t = pos - k clamped to [0, 1]; f = w_k + (w_{k+1} - w_k) t. Inputs beyond
+// the interval give the edge weight and zero input gradient.
+//
+// Each run is processed in blocks: a vectorised loop computes k and t of a
+// block into small buffers, then a second loop gathers the weights (and, in
+// backward, adds the weight gradients), which does not vectorise.
+
+constexpr int64_t kBlock = 256;
+
+template <typename T>
+struct BinBlock {
+  int32_t k[kBlock];
+  T t[kBlock];
+  bool inside[kBlock];
+};
+
+// Fill b for x[0, n), n <= kBlock. `last` is m - 1 as T.
+template <typename T>
+inline void locate_block(const T* x, int64_t n, T low_scaled, T inv_step, T last, BinBlock<T>& b) {
+  const T top = last - T(1);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const T pos = x[i] * inv_step - low_scaled;
+    T fl = std::floor(pos);
+    fl = fl >= T(0) ? fl : T(0);  // also maps NaN to 0
+    fl = fl <= top ? fl : top;
+    T t = pos - fl;
+    t = t < T(0) ? T(0) : t;
+    t = t > T(1) ? T(1) : t;
+    b.k[i] = static_cast<int32_t>(fl);
+    b.t[i] = t;
+    b.inside[i] = !(pos < T(0) || pos > last);
+  }
+}
+
+template <typename T>
+void fneuron_forward_kernel(const T* x, T* y, const T* w, int64_t m, T low, T inv_step, const Layout& L) {
+  const T low_scaled = low * inv_step;
+  const T last = T(m - 1);
+  at::parallel_for(0, L.numel, kGrain, [&](int64_t begin, int64_t end) {
+    BinBlock<T> b;
+    for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
+      // With one set per element (inner == 1) element t reads set + t.
+      const int64_t stride = L.inner == 1 ? m : 0;
+      for (int64_t s0 = i0; s0 < i1; s0 += kBlock) {
+        const int64_t n = std::min(kBlock, i1 - s0);
+        locate_block(x + s0, n, low_scaled, inv_step, last, b);
+        const T* ws = w + (set + (stride ? s0 - i0 : 0)) * m;
+        T* ys = y + s0;
+        for (int64_t i = 0; i < n; ++i) {
+          const T* wk = ws + i * stride + b.k[i];
+          ys[i] = wk[0] + (wk[1] - wk[0]) * b.t[i];
+        }
+      }
+    });
+  });
+}
+
+template <typename T>
+void fneuron_backward_kernel(const T* g, const T* x, const T* w, T* gx, T* gw, int64_t m, T low, T inv_step,
+                             bool weight_grad, const Layout& L) {
+  const T low_scaled = low * inv_step;
+  const T last = T(m - 1);
+  if (L.inner == 1) {
+    // One set per element along the contiguous axis: threads split the
+    // sets, and each adds its sets' weight gradients over the batch.
+    const int64_t outer = L.sets == 0 ? 0 : L.numel / L.sets;
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
+    at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
+      BinBlock<T> b;
+      for (int64_t o = 0; o < outer; ++o) {
+        for (int64_t s0 = j0; s0 < j1; s0 += kBlock) {
+          const int64_t n = std::min(kBlock, j1 - s0);
+          const int64_t base = o * L.sets + s0;
+          locate_block(x + base, n, low_scaled, inv_step, last, b);
+          for (int64_t i = 0; i < n; ++i) {
+            const int64_t j = s0 + i;
+            const T gv = g[base + i];
+            const T* wk = w + j * m + b.k[i];
+            gx[base + i] = b.inside[i] ? (wk[1] - wk[0]) * inv_step * gv : T(0);
+            if (weight_grad) {
+              T* gk = gw + j * m + b.k[i];
+              const T right = gv * b.t[i];
+              gk[0] += gv - right;
+              gk[1] += right;
+            }
+          }
+        }
+      }
+    });
+    return;
+  }
+  // Runs share one set: per-chunk sums of g and g t per left bin k, kept in
+  // two interleaved copies so that neighbouring elements in the same bin do
+  // not wait on each other's additions.
+  const int64_t chunks = reduction_chunks(L.numel);
+  const int64_t width = L.sets * m;
+  std::vector<double> partial(weight_grad ? static_cast<size_t>(chunks * width * 4) : 0, 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    BinBlock<T> b;
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      const int64_t begin = L.numel * chunk / chunks;
+      const int64_t end = L.numel * (chunk + 1) / chunks;
+      for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
+        const T* ws = w + set * m;
+        double* total = weight_grad ? partial.data() + (chunk * width + set * m) * 4 : nullptr;
+        double* right = total + (weight_grad ? m : 0);
+        double* total2 = right + (weight_grad ? m : 0);
+        double* right2 = total2 + (weight_grad ? m : 0);
+        for (int64_t s0 = i0; s0 < i1; s0 += kBlock) {
+          const int64_t n = std::min(kBlock, i1 - s0);
+          locate_block(x + s0, n, low_scaled, inv_step, last, b);
+          const T* gs = g + s0;
+          T* gxs = gx + s0;
+          for (int64_t i = 0; i < n; ++i) {
+            const T* wk = ws + b.k[i];
+            gxs[i] = b.inside[i] ? (wk[1] - wk[0]) * inv_step * gs[i] : T(0);
+          }
+          if (!weight_grad) {
+            continue;
+          }
+          int64_t i = 0;
+          for (; i + 1 < n; i += 2) {
+            total[b.k[i]] += gs[i];
+            right[b.k[i]] += static_cast<double>(gs[i]) * b.t[i];
+            total2[b.k[i + 1]] += gs[i + 1];
+            right2[b.k[i + 1]] += static_cast<double>(gs[i + 1]) * b.t[i + 1];
+          }
+          if (i < n) {
+            total[b.k[i]] += gs[i];
+            right[b.k[i]] += static_cast<double>(gs[i]) * b.t[i];
+          }
+        }
+      });
+    }
+  });
+  if (!weight_grad) {
+    return;
+  }
+  // Weight k gets the left share (total - right) of bin k and the right
+  // share of bin k - 1.
+  for (int64_t set = 0; set < L.sets; ++set) {
+    for (int64_t k = 0; k < m; ++k) {
+      double value = 0.0;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        const double* base = partial.data() + (chunk * width + set * m) * 4;
+        value += (base[k] + base[2 * m + k]) - (base[m + k] + base[3 * m + k]);
+        if (k > 0) {
+          value += base[m + k - 1] + base[3 * m + k - 1];
+        }
+      }
+      gw[set * m + k] = static_cast<T>(value);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tensor-level functions
+
+at::Tensor flat(const at::Tensor& p) {
+  return p.reshape({-1}).contiguous();
+}
+
+at::Tensor ahaf_forward(const at::Tensor& x_in, const at::Tensor& beta_in, const at::Tensor& gamma_in) {
+  check_inputs(x_in, {beta_in, gamma_in});
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor beta = flat(beta_in);
+  const at::Tensor gamma = flat(gamma_in);
+  TORCH_CHECK(beta.numel() == gamma.numel(), "beta and gamma must have the same number of elements");
+  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const Layout L = make_layout(x, beta.numel());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ahaf_forward", [&] {
+    ahaf_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
+                                  beta.const_data_ptr<scalar_t>(), gamma.const_data_ptr<scalar_t>(), L);
+  });
+  return y;
+}
+
+std::vector<at::Tensor> ahaf_backward(const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& beta_in,
+                                      const at::Tensor& gamma_in) {
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor g = grad_in.to(x.scalar_type()).contiguous();
+  const at::Tensor beta = flat(beta_in);
+  const at::Tensor gamma = flat(gamma_in);
+  at::Tensor gx = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor gbeta = at::zeros_like(beta);
+  at::Tensor ggamma = at::zeros_like(gamma);
+  const Layout L = make_layout(x, beta.numel());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ahaf_backward", [&] {
+    ahaf_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                                   beta.const_data_ptr<scalar_t>(), gamma.const_data_ptr<scalar_t>(),
+                                   gx.mutable_data_ptr<scalar_t>(), gbeta.mutable_data_ptr<scalar_t>(),
+                                   ggamma.mutable_data_ptr<scalar_t>(), L);
+  });
+  return {gx, gbeta.view(beta_in.sizes()), ggamma.view(gamma_in.sizes())};
+}
+
+at::Tensor leaf_forward(const at::Tensor& x_in, const at::Tensor& p1_in, const at::Tensor& p2_in,
+                        const at::Tensor& p3_in, const at::Tensor& p4_in) {
+  check_inputs(x_in, {p1_in, p2_in, p3_in, p4_in});
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor p1 = flat(p1_in), p2 = flat(p2_in), p3 = flat(p3_in), p4 = flat(p4_in);
+  TORCH_CHECK(p1.numel() == p2.numel() && p1.numel() == p3.numel() && p1.numel() == p4.numel(),
+              "p1, p2, p3 and p4 must have the same number of elements");
+  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const Layout L = make_layout(x, p1.numel());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaf_forward", [&] {
+    leaf_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
+                                  p1.const_data_ptr<scalar_t>(), p2.const_data_ptr<scalar_t>(),
+                                  p3.const_data_ptr<scalar_t>(), p4.const_data_ptr<scalar_t>(), L);
+  });
+  return y;
+}
+
+std::vector<at::Tensor> leaf_backward(const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& p1_in,
+                                      const at::Tensor& p2_in, const at::Tensor& p3_in, const at::Tensor& p4_in) {
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor g = grad_in.to(x.scalar_type()).contiguous();
+  const at::Tensor p1 = flat(p1_in), p2 = flat(p2_in), p3 = flat(p3_in);
+  at::Tensor gx = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor g1 = at::zeros_like(p1), g2 = at::zeros_like(p1), g3 = at::zeros_like(p1), g4 = at::zeros_like(p1);
+  const Layout L = make_layout(x, p1.numel());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaf_backward", [&] {
+    leaf_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                                   p1.const_data_ptr<scalar_t>(), p2.const_data_ptr<scalar_t>(),
+                                   p3.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(),
+                                   g1.mutable_data_ptr<scalar_t>(), g2.mutable_data_ptr<scalar_t>(),
+                                   g3.mutable_data_ptr<scalar_t>(), g4.mutable_data_ptr<scalar_t>(), L);
+  });
+  return {gx, g1.view(p1_in.sizes()), g2.view(p2_in.sizes()), g3.view(p3_in.sizes()), g4.view(p4_in.sizes())};
+}
+
+at::Tensor fneuron_forward(const at::Tensor& x_in, const at::Tensor& weight_in, double low, double inv_step) {
+  check_inputs(x_in, {weight_in});
+  TORCH_CHECK(weight_in.dim() >= 1 && weight_in.size(-1) >= 2, "weight must end in a dimension of at least 2 weights");
+  const int64_t m = weight_in.size(-1);
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor w = weight_in.reshape({-1, m}).contiguous();
+  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const Layout L = make_layout(x, w.size(0));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fneuron_forward", [&] {
+    fneuron_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
+                                     w.const_data_ptr<scalar_t>(), m, static_cast<scalar_t>(low),
+                                     static_cast<scalar_t>(inv_step), L);
+  });
+  return y;
+}
+
+std::vector<at::Tensor> fneuron_backward(const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& weight_in,
+                                         double low, double inv_step, bool weight_grad) {
+  const int64_t m = weight_in.size(-1);
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor g = grad_in.to(x.scalar_type()).contiguous();
+  const at::Tensor w = weight_in.reshape({-1, m}).contiguous();
+  at::Tensor gx = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor gw = at::zeros_like(w);
+  const Layout L = make_layout(x, w.size(0));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fneuron_backward", [&] {
+    fneuron_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                                      w.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(),
+                                      gw.mutable_data_ptr<scalar_t>(), m, static_cast<scalar_t>(low),
+                                      static_cast<scalar_t>(inv_step), weight_grad, L);
+  });
+  return {gx, weight_grad ? gw.view(weight_in.sizes()) : at::Tensor()};
+}
+
+// ---------------------------------------------------------------------------
+// Autograd functions. Their backward passes are not differentiable, so a
+// second derivative (backward with create_graph=True) raises an error.
+
+void reject_double_backward() {
+  TORCH_CHECK(!at::GradMode::is_enabled(),
+              "the native activation kernels do not support double backward (create_graph=True); "
+              "call reactivate.activations.set_backend('eager') for higher-order gradients");
+}
+
+struct AHAFNative : public torch::autograd::Function<AHAFNative> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& beta, const at::Tensor& gamma) {
+    ctx->save_for_backward({x, beta, gamma});
+    return ahaf_forward(x, beta, gamma);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    reject_double_backward();
+    const auto saved = ctx->get_saved_variables();
+    auto r = ahaf_backward(grads[0], saved[0], saved[1], saved[2]);
+    return {r[0].view(saved[0].sizes()), r[1], r[2]};
+  }
+};
+
+struct LEAFNative : public torch::autograd::Function<LEAFNative> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& p1, const at::Tensor& p2,
+                            const at::Tensor& p3, const at::Tensor& p4) {
+    ctx->save_for_backward({x, p1, p2, p3, p4});
+    return leaf_forward(x, p1, p2, p3, p4);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    reject_double_backward();
+    const auto s = ctx->get_saved_variables();
+    auto r = leaf_backward(grads[0], s[0], s[1], s[2], s[3], s[4]);
+    return {r[0].view(s[0].sizes()), r[1], r[2], r[3], r[4]};
+  }
+};
+
+struct FNeuronNative : public torch::autograd::Function<FNeuronNative> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, double low,
+                            double inv_step) {
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["low"] = low;
+    ctx->saved_data["inv_step"] = inv_step;
+    return fneuron_forward(x, weight, low, inv_step);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    reject_double_backward();
+    const auto s = ctx->get_saved_variables();
+    const double low = ctx->saved_data["low"].toDouble();
+    const double inv_step = ctx->saved_data["inv_step"].toDouble();
+    auto r = fneuron_backward(grads[0], s[0], s[1], low, inv_step, ctx->needs_input_grad(1));
+    return {r[0].view(s[0].sizes()), r[1], at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor ahaf_op(const at::Tensor& x, const at::Tensor& beta, const at::Tensor& gamma) {
+  return AHAFNative::apply(x, beta, gamma);
+}
+
+at::Tensor leaf_op(const at::Tensor& x, const at::Tensor& p1, const at::Tensor& p2, const at::Tensor& p3,
+                   const at::Tensor& p4) {
+  return LEAFNative::apply(x, p1, p2, p3, p4);
+}
+
+at::Tensor fneuron_op(const at::Tensor& x, const at::Tensor& weight, double low, double inv_step) {
+  return FNeuronNative::apply(x, weight, low, inv_step);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(reactivate_native, m) {
+  m.def("ahaf(Tensor x, Tensor beta, Tensor gamma) -> Tensor", &ahaf_op);
+  m.def("leaf(Tensor x, Tensor p1, Tensor p2, Tensor p3, Tensor p4) -> Tensor", &leaf_op);
+  m.def("fneuron(Tensor x, Tensor weight, float low, float inv_step) -> Tensor", &fneuron_op);
+}

@@ -1,0 +1,177 @@
+"""Training checkpoints: atomic writes, random-generator states, safe loading.
+
+A checkpoint is a dict of tensors and plain Python values, so it loads with
+``torch.load(..., weights_only=True)``. It contains the model and optimizer
+states, the number of finished epochs, the history, the best accuracy so far
+and the state of every random generator the run draws from, one entry per
+process, so an interrupted run resumes to the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "atomic_write",
+    "atomic_save",
+    "atomic_write_text",
+    "capture_rng_state",
+    "restore_rng_state",
+    "save_checkpoint",
+    "load_checkpoint",
+    "safe_load",
+]
+
+CHECKPOINT_FORMAT = "reactivate-training-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = True) -> None:
+    """Write a file through ``write(file_object)`` so it is never seen half-written.
+
+    The data goes to a temporary file in the same folder, is flushed to disk
+    and then renamed over ``path`` with ``os.replace``. On error the temporary
+    file is removed, so ``path`` keeps its old content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically."""
+    atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write(path, lambda handle: handle.write(text), binary=False)
+
+
+def safe_load(path: str | os.PathLike, *, kind: str, map_location: Any = "cpu") -> Any:
+    """Load a file with ``torch.load(weights_only=True)``, raising one-line errors.
+
+    Args:
+        path: file to read.
+        kind (str): what the file should be, used in error messages.
+        map_location: as in :func:`torch.load`. Default: ``"cpu"``.
+
+    Raises:
+        CheckpointError: the file is missing or is not a file ``torch.load``
+            can read without running arbitrary code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{kind} {str(path)!r} not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for foreign files
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        # A rejected weights_only load explains itself on the "WeightsUnpickler error" line.
+        detail = [line for line in lines if line.startswith("WeightsUnpickler error")]
+        reason = (detail or lines or [type(error).__name__])[0]
+        raise CheckpointError(f"{str(path)!r} is not a readable {kind}: {reason}") from None
+
+
+def capture_rng_state(
+    device: torch.device, generators: dict[str, torch.Generator]
+) -> dict[str, Any]:
+    """Return this process's random-generator states as tensors and plain values.
+
+    Args:
+        device (torch.device): training device; its CUDA generator is included
+            when it is a CUDA device.
+        generators (dict): named generators of the run (shuffling,
+            augmentation).
+
+    Returns:
+        dict: ``torch`` (CPU generator), ``cuda`` (or None), ``python``,
+        ``numpy`` and one entry per named generator.
+    """
+    version, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "python": random.getstate(),
+        "numpy": {
+            "version": str(version),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "generators": {name: generator.get_state() for name, generator in generators.items()},
+    }
+    return state
+
+
+def restore_rng_state(
+    state: dict[str, Any], device: torch.device, generators: dict[str, torch.Generator]
+) -> None:
+    """Set the global and named generators to a state from :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    version, internal_state, gauss_next = state["python"]
+    random.setstate((version, tuple(internal_state), gauss_next))
+    saved = state["numpy"]
+    np.random.set_state(
+        (
+            saved["version"],
+            saved["keys"].numpy().astype(np.uint32),
+            saved["position"],
+            saved["has_gauss"],
+            saved["cached_gaussian"],
+        )
+    )
+    missing = sorted(set(generators) - set(state["generators"]))
+    if missing:
+        raise CheckpointError(f"checkpoint has no state for the random generator(s) {', '.join(missing)}")
+    for name, generator in generators.items():
+        generator.set_state(state["generators"][name])
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write a training checkpoint atomically, adding the format marker."""
+    atomic_save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a training checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or not a training
+            checkpoint of a version this library reads.
+    """
+    data = safe_load(path, kind="training checkpoint")
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a reactivate training checkpoint")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} is a training checkpoint of format version {data.get('version')!r}; "
+            f"this library reads version {CHECKPOINT_VERSION}"
+        )
+    return data
