@@ -1,9 +1,6 @@
 """reactivate: adaptive activation functions for pre-trained PyTorch models."""
 
 from .activations import AHAF, LEAF, AdaptiveActivation, ErrorBound, FNeuronActivation
-
-__version__ = "0.1.0"
-
 from .checkpoints import load_adapter, load_pretrained, save_adapter
 from .errors import ReactivateError, ReactivateWarning
 from .replace import (
@@ -15,6 +12,8 @@ from .replace import (
 )
 from .tuning import activation_parameters, freeze_except_activations, optimizer_param_groups, parameter_summary
 from .verify import ComparisonResult, compare_models
+
+__version__ = "0.1.0"
 
 __all__ = [
     "AHAF",

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -176,8 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     from . import __version__
+    from .activations.kernels import BACKENDS
 
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--kernels", choices=BACKENDS, default="auto",
+        help=(
+            "activation kernels: auto builds the fused C++ CPU kernels once (about 35 s, then cached) "
+            "and falls back to eager if no compiler is found (default: auto)"
+        ),
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = commands.add_parser("train", help="train a KerasNet, classic or adaptive, from a fresh start")
@@ -662,6 +671,27 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _select_kernels(backend: str) -> None:
+    """Select the activation kernels; "auto" builds the native ones now, not mid-epoch."""
+    from .activations import native
+    from .activations.kernels import set_backend
+
+    if backend != "auto":
+        set_backend(backend)
+        return
+    started = time.perf_counter()
+    try:
+        native.load()
+    except native.NativeBuildError as error:
+        print(f"{PROG}: warning: using the eager activation kernels: {_one_line(error)}", file=sys.stderr)
+        set_backend("eager")
+        return
+    seconds = time.perf_counter() - started
+    if seconds > 5:
+        print(f"{PROG}: built the fused C++ activation kernels in {seconds:.0f} s; later runs reuse them", file=sys.stderr)
+    set_backend("native")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``reactivate`` command with ``argv`` (default: ``sys.argv[1:]``).
 
@@ -669,13 +699,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 1 for an error in the run, 2 for invalid
         command-line usage.
     """
+    from .activations.kernels import get_backend, set_backend
+    from .activations.native import NativeBuildError
     from .data import DatasetError
     from .training.errors import TrainingDivergedError
 
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        return _COMMANDS[args.command](args)
+        previous_backend = get_backend()
+        _select_kernels(args.kernels)
+        try:
+            return _COMMANDS[args.command](args)
+        finally:
+            set_backend(previous_backend)
     except SystemExit as exit_request:  # --help and --version
         code = exit_request.code
         if code is None:
@@ -686,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
         return _EXIT_USAGE
-    except (ValueError, DatasetError, TrainingDivergedError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+    except (ValueError, DatasetError, TrainingDivergedError, NativeBuildError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
         print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
         return _EXIT_ERROR
     except KeyboardInterrupt:

@@ -27,7 +27,8 @@ Backends:
   warning;
 * ``"native"``: fused C++ CPU kernels (:mod:`reactivate.activations.native`),
   one OpenMP pass for forward and one for backward, built with the system
-  C++ compiler on first use (about 35-50 s once per machine, then cached).
+  C++ compiler on first use (34 s on a 2-core machine, once per machine
+  because torch caches the build).
   ``set_backend("native")`` builds at once and raises
   :class:`~reactivate.activations.native.NativeBuildError` on failure. Only
   float32 and float64 CPU inputs with parameters of the same dtype take
@@ -38,8 +39,8 @@ Backends:
   warning.
 
 Eager is the default because it costs no compilation time and needs no C++
-compiler. The native backend is 2-5x faster than eager on the CPU (see
-benchmarks/results/activations.md). Select a backend with
+compiler. On a 2-core CPU the native backend ran 2-9x faster than eager
+(see benchmarks/results/activations.md). Select a backend with
 :func:`set_backend` or the environment variable ``REACTIVATE_KERNELS``.
 Tracing, export and :func:`torch.compile` never see the native kernels: the
 modules switch to plain operations when tracing or exporting, and inside
@@ -478,11 +479,11 @@ class FNeuronFunction(torch.autograd.Function):
 
 
 def _use_native(x: torch.Tensor, *params: torch.Tensor) -> bool:
-    """Tell whether this call runs on the native kernels, building them on first use."""
+    """Return True when this call runs on the native kernels, which are built on first use."""
     global _auto_native_ok
-    if _backend not in ("native", "auto") or torch.compiler.is_compiling():
+    if _backend != "native" and _backend != "auto":
         return False
-    if not native.supports(x, *params):
+    if torch.compiler.is_compiling() or not native.supports(x, *params):
         return False
     if native.is_loaded():
         return True

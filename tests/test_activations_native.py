@@ -1,0 +1,244 @@
+"""Native C++ kernels of the adaptive activations against the eager path and the formulas.
+
+The first test to run compiles the kernels, which took 34-55 s on a
+loaded 2-core machine. torch caches the build, so later runs take a few
+seconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import pytest
+import torch
+
+from reactivate import AHAF, LEAF, FNeuronActivation
+from reactivate.activations import kernels, native
+
+GRANULARITIES = ("layer", "channel", "neuron")
+SHAPES = ((6, 5), (3, 4, 5, 2))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def native_backend():
+    """Build the kernels once and select the native backend for this module."""
+    try:
+        native.load()
+    except native.NativeBuildError:
+        if shutil.which("c++") is None or shutil.which("ninja") is None:
+            pytest.skip("the native kernels need a C++ compiler and ninja on PATH")
+        raise
+    previous = kernels.get_backend()
+    kernels.set_backend("native")
+    yield
+    kernels.set_backend(previous)
+
+
+def make_module(family, granularity, shape, dtype=torch.float32, **kwargs):
+    """Build a module with random parameters so that every gradient term matters."""
+    size = None if granularity == "layer" else shape[1:]
+    if family == "ahaf":
+        module = AHAF("silu", granularity=granularity, shape=size, dtype=dtype, **kwargs)
+    elif family == "leaf":
+        module = LEAF("silu", granularity=granularity, shape=size, dtype=dtype, **kwargs)
+    else:
+        module = FNeuronActivation("tanh", granularity=granularity, shape=size, dtype=dtype, **kwargs)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=generator, dtype=dtype))
+    return module
+
+
+def forward_backward(module, x, grad, backend):
+    """Return the output, the input gradient and the parameter gradients on ``backend``."""
+    kernels.set_backend(backend)
+    try:
+        x = x.detach().clone().requires_grad_()
+        module.zero_grad(set_to_none=True)
+        y = module(x)
+        y.backward(grad)
+        return [y.detach(), x.grad] + [p.grad for p in module.parameters()]
+    finally:
+        kernels.set_backend("native")
+
+
+CASES = [(f, g, s) for f in ("ahaf", "leaf", "fneuron") for g in GRANULARITIES for s in SHAPES]
+
+
+@pytest.mark.parametrize(("family", "granularity", "shape"), CASES)
+def test_native_matches_eager(family, granularity, shape):
+    module = make_module(family, granularity, shape)
+    x = 3 * torch.randn(shape, generator=torch.Generator().manual_seed(2))
+    grad = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    native_results = forward_backward(module, x, grad, "native")
+    eager_results = forward_backward(module, x, grad, "eager")
+    names = ["output", "input grad"] + [name for name, _ in module.named_parameters()]
+    for name, got, expected in zip(names, native_results, eager_results):
+        assert got.shape == expected.shape, name
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize(("family", "granularity", "shape"), CASES)
+def test_native_matches_formula(family, granularity, shape):
+    module = make_module(family, granularity, shape, dtype=torch.float64)
+    x = 3 * torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(module(x), module.reference_forward(x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("family", "granularity"), [(f, g) for f in ("ahaf", "leaf", "fneuron") for g in GRANULARITIES])
+def test_native_gradcheck_float64(family, granularity):
+    shape = (3, 2, 3)
+    extra = {"num_functions": 5} if family == "fneuron" else {}
+    module = make_module(family, granularity, shape, dtype=torch.float64, **extra)
+    # Inputs away from the F-neuron's centres (-4, -2, 0, 2, 4), where its
+    # derivative jumps, and some beyond its interval.
+    values = [-5.1, -3.7, -2.3, -1.1, -0.3, 0.4, 1.3, 2.6, 3.3, 5.2, -0.7, 1.7, -1.6, 0.9, 2.2, -2.8, 3.9, -0.1]
+    x = torch.tensor(values, dtype=torch.float64).reshape(shape).requires_grad_()
+    names = [name for name, _ in module.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in module.parameters()]
+
+    def run(inp, *values):
+        return torch.func.functional_call(module, dict(zip(names, values)), (inp,))
+
+    assert torch.autograd.gradcheck(run, (x, *params))
+
+
+@pytest.mark.parametrize("family", ["ahaf", "leaf", "fneuron"])
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_native_large_inputs_finite(family, granularity):
+    shape = (4, 8)
+    size = None if granularity == "layer" else shape[1:]
+    if family == "fneuron":
+        module = make_module(family, granularity, shape)
+    else:
+        module = (AHAF if family == "ahaf" else LEAF)("relu", gamma=1e9, granularity=granularity, shape=size)
+    values = torch.tensor([-1e4, -3e3, -50.0, -1e-3, 0.0, 1e-3, 50.0, 1e4])
+    x = values.repeat(4, 1).requires_grad_()
+    y = module(x)
+    y.sum().backward()
+    assert torch.isfinite(y).all()
+    assert torch.isfinite(x.grad).all()
+    for name, p in module.named_parameters():
+        assert torch.isfinite(p.grad).all(), name
+    if family != "fneuron":
+        # AHAF and LEAF started as ReLU with gamma = 1e9 are ReLU up to 2.8e-10.
+        torch.testing.assert_close(y.detach(), torch.relu(x.detach()), rtol=1e-6, atol=1e-6)
+    else:
+        # Beyond the interval the F-neuron is constant with zero slope.
+        assert (x.grad[:, [0, 1, 2, 6, 7]] == 0).all()
+
+
+def test_native_fneuron_infinite_and_nan_inputs():
+    module = FNeuronActivation("tanh")
+    x = torch.tensor([[-float("inf"), float("inf"), float("nan"), 0.5]], requires_grad=True)
+    y = module(x)
+    y.sum().backward()
+    weight = module.weight.detach()
+    assert y[0, 0] == weight[0]
+    assert y[0, 1] == weight[-1]
+    assert torch.isnan(y[0, 2])
+    assert (x.grad[0, :2] == 0).all()
+
+
+@pytest.mark.parametrize("family", ["ahaf", "leaf"])
+def test_native_float16_gamma_1e9_finite(family):
+    module = (AHAF if family == "ahaf" else LEAF)("relu").half()
+    x = torch.tensor([[-1e4, -2.0, -1e-3, 0.0, 1e-3, 2.0, 6e4]], dtype=torch.float16, requires_grad=True)
+    y = module(x)
+    y.sum().backward()
+    assert y.dtype == torch.float16
+    assert torch.isfinite(y).all()
+    assert torch.isfinite(x.grad).all()
+    torch.testing.assert_close(y.detach(), torch.relu(x.detach()))
+
+
+def test_native_saves_only_input_and_parameters():
+    x = torch.randn(64, 32, 8, 8, requires_grad=True)
+    for module in (AHAF(), LEAF(), FNeuronActivation(), AHAF(granularity="channel", shape=(32, 8, 8))):
+        saved = {}
+
+        def pack(t):
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            module(x)
+        parameter_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
+        assert x.untyped_storage().data_ptr() in saved, type(module).__name__
+        assert sum(saved.values()) <= x.numel() * x.element_size() + parameter_bytes, type(module).__name__
+
+
+def test_native_runs_native_op():
+    x = torch.randn(4, 3, requires_grad=True)
+    for module in (AHAF(), LEAF(), FNeuronActivation()):
+        y = module(x)
+        assert f"{type(module).__name__.replace('Activation', '')}Native" in y.grad_fn.name()
+
+
+def test_native_double_backward_raises():
+    x = torch.randn(4, 3, requires_grad=True)
+    y = AHAF()(x).sum()
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(y, x, create_graph=True)
+
+
+def test_native_noncontiguous_input():
+    module = make_module("leaf", "channel", (4, 6, 5))
+    base = torch.randn(4, 5, 6)
+    x = base.transpose(1, 2)
+    grad = torch.randn(4, 6, 5)
+    native_results = forward_backward(module, x, grad, "native")
+    eager_results = forward_backward(module, x, grad, "eager")
+    for got, expected in zip(native_results, eager_results):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_auto_backend_uses_native():
+    kernels.set_backend("auto")
+    try:
+        y = AHAF()(torch.randn(3, 2, requires_grad=True))
+    finally:
+        kernels.set_backend("native")
+    assert "AHAFNative" in y.grad_fn.name()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace")
+def test_native_trace_uses_plain_ops():
+    module = make_module("fneuron", "channel", (2, 3, 4))
+    x = torch.randn(2, 3, 4)
+    traced = torch.jit.trace(module, x)
+    torch.testing.assert_close(traced(x), module(x))
+
+
+def test_set_backend_rejects_unknown():
+    with pytest.raises(ValueError, match="native"):
+        kernels.set_backend("fast")
+
+
+def test_auto_backend_falls_back_once(monkeypatch):
+    # A remembered build failure simulates a machine without a compiler.
+    # monkeypatch restores the loaded kernels and the backend afterwards.
+    monkeypatch.setattr(native, "_ops", None)
+    monkeypatch.setattr(native, "_error", OSError("c++: command not found"))
+    monkeypatch.setattr(kernels, "_auto_native_ok", True)
+    monkeypatch.setattr(kernels, "_backend", "auto")
+    x = torch.randn(3, 2, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match="command not found"):
+        first = AHAF()(x)
+    with warnings.catch_warnings(record=True) as later:
+        warnings.simplefilter("always")
+        second = LEAF()(x)
+    assert [w for w in later if issubclass(w.category, RuntimeWarning)] == []
+    assert first.grad_fn.name() == "AHAFFunctionBackward"
+    assert second.grad_fn.name() == "LEAFFunctionBackward"
+
+
+def test_native_backend_raises_build_error(monkeypatch):
+    monkeypatch.setattr(native, "_ops", None)
+    monkeypatch.setattr(native, "_error", OSError("c++: command not found"))
+    monkeypatch.setattr(kernels, "_backend", "eager")
+    with pytest.raises(native.NativeBuildError, match="command not found"):
+        kernels.set_backend("native")
+    assert kernels.get_backend() == "eager"
