@@ -41,7 +41,7 @@ def write_cifar(root, seed=0):
 
 
 def test_loads_official_layout(tmp_path):
-    written = write_cifar(tmp_path)
+    write_cifar(tmp_path)
     data = load_dataset("cifar10", tmp_path)
     assert data.name == "cifar10"
     assert data.image_shape == (3, 32, 32)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +26,12 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .activations import AdaptiveActivation
+from .atomic_files import atomic_write
 from .errors import CheckpointError, ReplacementError
 from .replace import SPEC_FORMAT, reapply_replacement, replacement_spec
 
@@ -241,17 +242,8 @@ def save_adapter(model: nn.Module, path: str | os.PathLike) -> Path:
         path = path.with_name(path.name + ".safetensors")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in _adaptive_tensors(model).items()}
     metadata = {"format": ADAPTER_FORMAT, "spec": json.dumps(spec)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    content = safetensors_bytes(tensors, metadata=metadata)
+    return atomic_write(path, lambda handle: handle.write(content))
 
 
 def _read_adapter(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

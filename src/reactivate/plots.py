@@ -17,7 +17,6 @@ import copy
 import csv
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -27,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .activations import AdaptiveActivation, classic_function
+from .atomic_files import atomic_write
 
 __all__ = [
     "activation_curves",
@@ -43,11 +43,6 @@ _MAX_ELEMENTS_PER_CALL = 2_000_000
 
 
 
-def _new_file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
 def save_figure(figure: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:
     """Render ``figure`` as a PNG file at ``path`` through a temporary file.
 
@@ -59,22 +54,11 @@ def save_figure(figure: Figure, path: str | os.PathLike, *, dpi: int = 120) -> P
     Returns:
         The destination path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates the file readable by its owner only; give it the
-        # permissions a plain open() would.
-        os.chmod(temporary, _new_file_mode())
-        with os.fdopen(handle, "wb") as stream:
-            FigureCanvasAgg(figure)
-            figure.savefig(stream, format="png", dpi=dpi)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    def write_png(stream) -> None:
+        FigureCanvasAgg(figure)
+        figure.savefig(stream, format="png", dpi=dpi)
+
+    return atomic_write(path, write_png)
 
 
 def activation_curves(module: AdaptiveActivation, z: torch.Tensor) -> torch.Tensor:

@@ -31,14 +31,14 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from .published import BASES, TABLES, VARIANTS, base_label, family_label
+from .published import BASES, TABLES, base_label, family_label
 from .tables import ResultRow, write_tables, write_text_atomic
 
 __all__ = [

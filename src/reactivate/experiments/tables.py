@@ -16,11 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..atomic_files import atomic_write_text
 from .published import (
     TABLES,
     VARIANTS,
@@ -80,11 +80,6 @@ class ResultRow:
         return asdict(self)
 
 
-
-def _new_file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 def _format_number(value: float | int | None, digits: int = 2) -> str:
     if value is None:
@@ -226,21 +221,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
     Readers see either the old file or the whole new one, never a part.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates the file readable by its owner only; give it the
-        # permissions a plain open() would.
-        os.chmod(temporary, _new_file_mode())
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def write_tables(

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..atomic_files import atomic_save, atomic_write, atomic_write_text
 from .errors import CheckpointError
 
 __all__ = [
@@ -35,40 +35,6 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "reactivate-training-checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = True) -> None:
-    """Write a file through ``write(file_object)`` so it is never seen half-written.
-
-    The data goes to a temporary file in the same folder, is flushed to disk
-    and then renamed over ``path`` with ``os.replace``. On error the temporary
-    file is removed, so ``path`` keeps its old content.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` ``obj`` to ``path`` atomically."""
-    atomic_write(path, lambda handle: torch.save(obj, handle))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write(path, lambda handle: handle.write(text), binary=False)
 
 
 def safe_load(path: str | os.PathLike, *, kind: str, map_location: Any = "cpu") -> Any:
