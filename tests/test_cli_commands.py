@@ -202,3 +202,45 @@ def test_error_finetune_without_adaptive(trained, tmp_path):
     _assert_one_line_error(code, stderr)
     assert "reactivate replace" in stderr
     assert not (tmp_path / "tuned").exists()
+
+
+def test_error_train_out_is_file(tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me\n")
+    code, _, stderr = _run(["train", "--epochs", 1, "--out", existing, *DATA])
+    _assert_one_line_error(code, stderr)
+    assert "is a file" in stderr
+    assert existing.read_text() == "keep me\n"
+
+
+def test_error_replace_out_is_folder(trained, tmp_path):
+    code, _, stderr = _run(["replace", trained / "final.pt", "--out", tmp_path, "--no-eval", *DATA])
+    _assert_one_line_error(code, stderr)
+    assert "is a folder" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_checkpoint_is_folder(tmp_path):
+    code, _, stderr = _run(["evaluate", tmp_path, *DATA])
+    _assert_one_line_error(code, stderr)
+    assert "is a folder" in stderr
+
+
+def test_error_checkpoint_not_torch_file(tmp_path):
+    text_file = tmp_path / "model.pt"
+    text_file.write_text("not a checkpoint\n")
+    code, _, stderr = _run(["evaluate", text_file, *DATA])
+    _assert_one_line_error(code, stderr)
+    assert "not a PyTorch checkpoint" in stderr
+
+
+def test_error_replace_matches_nothing(trained, tmp_path):
+    adapted = tmp_path / "adapted.pt"
+    code, _, stderr = _run(
+        ["replace", trained / "final.pt", "--include", "no_such_site", "--out", adapted, "--no-eval", *DATA]
+    )
+    assert code == 1
+    assert "reactivate: warning: include pattern 'no_such_site' matched no activation site" in stderr
+    assert "reactivate: error: no activation was replaced" in stderr
+    assert "Traceback" not in stderr
+    assert not adapted.exists()

@@ -92,6 +92,19 @@ def test_reproduce_results_json(matrix):
     assert finetuned["best_epoch"] in (1, 2)
 
 
+def test_finetuned_row_is_adapted_model(matrix):
+    out, _ = matrix
+    steps = json.loads((out / "results.json").read_text())["steps"]
+    for base in ("relu", "silu", "tanh", "sigmoid"):
+        replaced = steps[f"{base}/replaced"]
+        finetuned = steps[f"{base}/finetuned"]
+        # The row reports the adapted model: its start after replacement or
+        # a fine-tuning epoch, never an earlier epoch of the reference.
+        reached = [replaced["accuracy"]] + [record["test_accuracy"] for record in finetuned["history"]]
+        assert finetuned["accuracy"] == max(reached)
+        assert finetuned["best_epoch"] >= steps[f"{base}/reference"]["last_epoch"]
+
+
 def test_silu_replacement_keeps_predictions(matrix):
     out, _ = matrix
     runs = out / "runs" / "silu"

@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -259,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune-epochs", type=_int_at_least(0), default=None, metavar="N",
         help=(
             f"activation-only fine-tuning epochs (default: {DEFAULT_TUNE_EPOCHS['cifar10']} on cifar10 "
-            f"as in the paper, {DEFAULT_TUNE_EPOCHS['digits']} on digits)"
+            f"as in the paper, {DEFAULT_TUNE_EPOCHS['digits']} on digits; 0 skips fine-tuning)"
         ),
     )
     reproduce.add_argument(
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         reproduce, epochs_default=None,
         epochs_help=(
             f"pre-training epochs (default: {DEFAULT_EPOCHS['cifar10']} on cifar10 as in the paper, "
-            f"{DEFAULT_EPOCHS['digits']} on digits, which runs the whole matrix in minutes on a 2-core CPU)"
+            f"{DEFAULT_EPOCHS['digits']} on digits, which runs the whole matrix in about 20 minutes on a 2-core CPU)"
         ),
     )
     return parser
@@ -377,6 +378,8 @@ def _load_any_model(path: Path, args: argparse.Namespace | None = None, data=Non
     from .training.checkpoint import safe_load
     from .training.model_file import MODEL_FILE_FORMAT
 
+    if path.is_dir():
+        raise CommandError(f"checkpoint {str(path)!r} is a folder; give the path of a model file")
     if not path.is_file():
         raise CommandError(f"checkpoint {str(path)!r} not found; give the path of a model file")
     content = safe_load(path, kind="model file")
@@ -439,7 +442,7 @@ def _resolve_preset(preset: str, model) -> str | dict[str, str]:
 def _replace(model, preset: str, args: argparse.Namespace, example_input):
     from . import replace_activations
 
-    return replace_activations(
+    report = replace_activations(
         model,
         _resolve_preset(preset, model),
         example_input=example_input,
@@ -447,6 +450,14 @@ def _replace(model, preset: str, args: argparse.Namespace, example_input):
         include=args.include,
         exclude=args.exclude,
     )
+    if not report.replaced:
+        reason = (
+            f"all {len(report.skipped)} activation sites were left alone"
+            if report.skipped
+            else "the model has no classic activation left (is it already adapted?)"
+        )
+        raise CommandError(f"no activation was replaced: {reason}; check --preset, --include and --exclude")
+    return report
 
 
 def _train_config(args: argparse.Namespace, **overrides: Any):
@@ -671,6 +682,26 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+_TRAINING_COMMANDS = ("train", "finetune", "reproduce")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one line, without the source line that Python adds."""
+    print(f"{PROG}: warning: {_one_line(Exception(str(message)))}", file=sys.stderr)
+
+
+def _check_out_path(args: argparse.Namespace) -> None:
+    """Reject an --out that names a file where a folder is expected, or the reverse."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    wants_folder = args.command != "replace"
+    if wants_folder and out.exists() and not out.is_dir():
+        raise CommandError(f"--out {str(out)!r} is a file; give a folder for the {args.command} results")
+    if not wants_folder and out.is_dir():
+        raise CommandError(f"--out {str(out)!r} is a folder; give the path of the model file to write, such as {str(out / 'adapted.pt')!r}")
+
+
 def _select_kernels(backend: str) -> None:
     """Select the activation kernels; "auto" builds the native ones now, not mid-epoch."""
     from .activations import native
@@ -707,10 +738,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        _check_out_path(args)
         previous_backend = get_backend()
-        _select_kernels(args.kernels)
+        # Only training runs long enough to pay back the one-time native
+        # build; the other commands run a few forward passes.
+        if args.command in _TRAINING_COMMANDS:
+            _select_kernels(args.kernels)
         try:
-            return _COMMANDS[args.command](args)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return _COMMANDS[args.command](args)
         finally:
             set_backend(previous_backend)
     except SystemExit as exit_request:  # --help and --version

@@ -16,6 +16,7 @@ and float64 CPU inputs whose parameters have the input's dtype;
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -91,7 +92,15 @@ def load(verbose: bool = False):
             raise NativeBuildError(str(_error)) from _error
         # Imported here because cpp_extension pulls in setuptools, which
         # most programs never need.
-        from torch.utils import cpp_extension
+        # On a machine without CUDA, importing cpp_extension logs a warning
+        # about CUDA_HOME that does not concern these CPU kernels.
+        cpp_logger = logging.getLogger("torch.utils.cpp_extension")
+        previous_level = cpp_logger.level
+        cpp_logger.setLevel(logging.ERROR)
+        try:
+            from torch.utils import cpp_extension
+        finally:
+            cpp_logger.setLevel(previous_level)
 
         name, flags = _compiler_flags()
         _put_ninja_on_path()

@@ -50,6 +50,8 @@ def safe_load(path: str | os.PathLike, *, kind: str, map_location: Any = "cpu") 
             can read without running arbitrary code.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{kind} {str(path)!r} is a folder; give the path of a file")
     if not path.is_file():
         raise CheckpointError(f"{kind} {str(path)!r} not found")
     try:
@@ -59,7 +61,10 @@ def safe_load(path: str | os.PathLike, *, kind: str, map_location: Any = "cpu") 
         # A rejected weights_only load explains itself on the "WeightsUnpickler error" line.
         detail = [line for line in lines if line.startswith("WeightsUnpickler error")]
         reason = (detail or lines or [type(error).__name__])[0]
-        raise CheckpointError(f"{str(path)!r} is not a readable {kind}: {reason}") from None
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable {kind}: it is not a PyTorch checkpoint, is truncated, "
+            f"or holds objects that weights_only loading rejects ({reason})"
+        ) from None
 
 
 def capture_rng_state(
