@@ -90,7 +90,7 @@ def test_missing_folder_message(tmp_path):
 def test_missing_file_message(tmp_path):
     write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_4").unlink()
-    with pytest.raises(DatasetError, match="lacks data_batch_4; pass --download"):
+    with pytest.raises(DatasetError, match="lacks data_batch_4; download the files with the --download option"):
         load_dataset("cifar10", tmp_path)
 
 

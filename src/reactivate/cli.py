@@ -96,7 +96,10 @@ def _add_data_options(parser: argparse.ArgumentParser, *, subsets: bool = True) 
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset", default="digits",
-        help="dataset name: digits (offline, scikit-learn's 8x8 digits scaled to 32x32) or cifar10 (default: digits)",
+        help=(
+            "dataset name: digits (offline, scikit-learn's 8x8 digits scaled to 32x32), cifar10, "
+            "mnist or fashion-mnist (default: digits)"
+        ),
     )
     group.add_argument("--data-dir", default=None, help="folder of the dataset files, also the download destination")
     group.add_argument("--download", action="store_true", help="download the dataset if it is missing")
@@ -231,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint", type=Path, help="model file, or a plain KerasNet state dict")
     _add_architecture_options(evaluate)
     _add_data_options(evaluate, subsets=False)
-    evaluate.add_argument("--batch-size", type=_int_at_least(1), default=1000, metavar="N", help="(default: 1000)")
+    evaluate.add_argument("--batch-size", type=_int_at_least(1), default=1000, metavar="N", help="images per evaluation batch (default: 1000)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
 

@@ -182,6 +182,7 @@ def plot_activation_forms(
                 title_text += "\nfine-tuned: " + ", ".join(f"{key}={value:.4g}" for key, value in values.items())
         axes.set_title(title_text, fontsize=9)
         axes.set_xlabel("z")
+        axes.set_ylabel("f(z)")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
     if title:

@@ -197,7 +197,7 @@ def load_cifar10(root: str | os.PathLike, *, download: bool = False) -> DatasetS
         missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         where = f"{folder} lacks {', '.join(missing)}" if folder.is_dir() else f"there is no folder {folder}"
-        hint = "the download did not contain them" if download else "pass --download (download=True) to fetch them"
+        hint = "the download did not contain them" if download else "download the files with the --download option (download=True in Python), or point --data-dir (root) at an existing copy"
         raise DatasetError(f"CIFAR-10 not found: {where}; {hint}")
 
     train = _to_tensor_images([_read_batch(folder / name) for name in _TRAIN_FILES])

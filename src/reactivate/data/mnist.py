@@ -35,7 +35,7 @@ def _read(cls, root: Path, train: bool, download: bool) -> TensorImages:
         dataset = cls(root=str(root), train=train, download=download)
     except RuntimeError as error:
         if "not found" in str(error).lower():
-            hint = "the download did not produce them" if download else "pass --download (download=True) to fetch them"
+            hint = "the download did not produce them" if download else "download the files with the --download option (download=True in Python), or point --data-dir (root) at an existing copy"
             raise DatasetError(f"{cls.__name__} not found: {folder} lacks the IDX files; {hint}") from None
         raise DatasetError(f"reading {cls.__name__} from {folder} failed: {error}") from None
     except (OSError, ValueError, AssertionError) as error:
