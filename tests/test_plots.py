@@ -67,7 +67,8 @@ def test_training_curves_from_history(tmp_path):
     run.mkdir()
     (run / "history.csv").write_text("epoch,test_accuracy,test_loss\n1,0.5,1.0\n2,0.75,0.5\n")
     epochs, accuracy = read_history(run)
-    assert epochs == [1, 2] and accuracy == [0.5, 0.75]
+    assert epochs == [1, 2]
+    assert accuracy == [0.5, 0.75]
     path = tmp_path / "curves.png"
     plot_training_curves({"ReLU": {"reference": (epochs, accuracy)}}, path=path)
     assert _is_png(path)

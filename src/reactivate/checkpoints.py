@@ -156,8 +156,8 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | Mapping[str, A
 
     Raises:
         CheckpointError: for a missing, truncated or non-checkpoint file, a
-            file holding pickled code, and for any missing (non-adaptive),
-            unexpected or wrongly shaped tensor; the message names the keys.
+            file containing pickled code, and for any missing (non-adaptive),
+            unexpected or wrongly shaped tensor. The message names the keys.
 
     Example:
         >>> model = torchvision.models.resnet18()  # doctest: +SKIP
@@ -278,7 +278,7 @@ def load_adapter(model: nn.Module, path: str | os.PathLike) -> int:
     """Load an adapter written by :func:`save_adapter` into ``model``.
 
     On an unmodified copy of the base model the replacement is redone first
-    (:func:`reactivate.reapply_replacement`); on a model that already has
+    (:func:`reactivate.reapply_replacement`). On a model that already has
     the same replacement only the parameters are loaded. Every check runs
     before any parameter changes.
 

@@ -21,7 +21,7 @@
     :class:`~reactivate.errors.ReactivateWarning` name it when its source
     calls an activation function, and ``strict_trace=True`` makes that an
     error. Tracing specialises Python control flow on the traced path, so
-    ``if mask is None`` branches are fixed as traced; pass ``example_input``
+    ``if mask is None`` branches are fixed as traced. Pass ``example_input``
     to check that the rewritten model computes what the original did. The
     forward of ``torch.nn`` classes (such as ``nn.TransformerEncoderLayer``,
     which calls ``F.relu`` itself) is never rewritten. A rewritten module

@@ -38,7 +38,7 @@ GRANULARITIES = ("layer", "channel", "neuron")
 
 @dataclass(frozen=True)
 class ErrorBound:
-    """How closely an adaptive activation reproduces the function it replaced.
+    """Error of an adaptive activation against the function it replaced.
 
     Attributes:
         original: torch name of the replaced function, such as ``"relu"``.

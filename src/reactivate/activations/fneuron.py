@@ -116,7 +116,7 @@ class FNeuronActivation(AdaptiveActivation):
         backward keeps only the input, so time and memory do not grow with
         ``m``. Inputs beyond ``[a, b]`` (up to +-inf) give the edge weight
         with zero input gradient, so an unbounded original (relu, silu,
-        gelu) is not followed there; choose the interval from the observed
+        gelu) is not followed there. Choose the interval from the observed
         activation range. Do not apply weight decay to ``weight``.
     """
 

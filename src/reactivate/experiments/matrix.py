@@ -402,32 +402,19 @@ class _Runner:
     # -- steps -------------------------------------------------------------
 
     def run_reference(self, step: MatrixStep) -> dict[str, Any]:
-        from ..training import fit
-
-        model = self.new_model(step.base)
-        result = fit(model, self.data, self.train_config(), step.run_dir)
-        history = _history_records(result.history)
-        accuracy, epoch = _best(history)
-        return self.save(
-            step,
-            None,
-            {
-                "accuracy": accuracy,
-                "best_epoch": epoch,
-                "train_seconds": float(result.train_seconds),
-                "final_accuracy": history[-1]["test_accuracy"],
-                "last_epoch": history[-1]["epoch"],
-                "history": history,
-            },
-        )
+        return self.train_from_scratch(step, self.new_model(step.base))
 
     def run_scratch(self, step: MatrixStep) -> dict[str, Any]:
-        from ..training import fit
-
         model = self.new_model(step.base)
         report = self.replace(model, step.base)
         if _is_main():
             write_text_atomic(step.run_dir / "replacement.md", report.to_markdown())
+        return self.train_from_scratch(step, model)
+
+    def train_from_scratch(self, step: MatrixStep, model: nn.Module) -> dict[str, Any]:
+        """Train a fresh model for the pre-training epochs and record the step."""
+        from ..training import fit
+
         result = fit(model, self.data, self.train_config(), step.run_dir)
         history = _history_records(result.history)
         accuracy, epoch = _best(history)

@@ -6,7 +6,7 @@ KerasNet on CIFAR-10 (100 epochs of pre-training, 50 of activation-only
 fine-tuning) on a GTX 1650 Max-Q laptop GPU with PyTorch 1.13.1.
 
 The paper reports two tables. Table 1 contains the bases whose activations become
-AHAF in every layer (ReLU, SiLU). Table 2 holds the bases that keep their
+AHAF in every layer (ReLU, SiLU). Table 2 contains the bases that keep their
 original function in the convolutional layers and get a fuzzy F-neuron
 activation in the fully connected layer (Tanh, Sigmoid).
 """

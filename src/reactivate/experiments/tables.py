@@ -5,7 +5,7 @@ Network Models" (ICST 2023), called "the paper" below.
 The layout follows the paper: one row per base and variant with the test
 accuracy in percent, the best epoch and the training time in minutes. Each
 measured row is followed by the paper's value and the difference
-(measured minus published). Table 1 holds ReLU and SiLU (AHAF in every
+(measured minus published). Table 1 contains ReLU and SiLU (AHAF in every
 layer), Table 2 Tanh and Sigmoid (fuzzy F-neuron in the fully connected
 layer). Files are written to a temporary file in the same folder and then
 renamed, so a failure never leaves a half-written table.

@@ -2,10 +2,10 @@
 
 A checkpoint is a dict of tensors and plain Python values, so it loads with
 ``torch.load(..., weights_only=True)``. It contains the model and optimizer
-states, the number of finished epochs, the history, the best accuracy so far
-and the state of every random generator the run draws from, one entry per
-process, so an interrupted run resumes to the same weights as an
-uninterrupted one.
+states, the number of finished epochs, the history and the best accuracy so
+far. It also stores the state of every random generator the run draws from,
+one entry per process, so an interrupted run resumes to the same weights as
+an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "restore_rng_state",
     "save_checkpoint",
     "load_checkpoint",
+    "load_versioned",
     "safe_load",
 ]
 
@@ -137,12 +138,30 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: the file is missing, unreadable, or not a training
             checkpoint of a version this library reads.
     """
-    data = safe_load(path, kind="training checkpoint")
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a reactivate training checkpoint")
-    if data.get("version") != CHECKPOINT_VERSION:
+    return load_versioned(path, kind="training checkpoint", file_format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
+
+
+def load_versioned(
+    path: str | os.PathLike,
+    *,
+    kind: str,
+    file_format: str,
+    version: int,
+    map_location: Any = "cpu",
+    hint: str = "",
+) -> dict[str, Any]:
+    """Load a reactivate file with :func:`safe_load` and check its format tag and version.
+
+    Raises:
+        CheckpointError: the file cannot be read, carries another format tag
+            (the message ends with ``hint``), or has another version.
+    """
+    data = safe_load(path, kind=kind, map_location=map_location)
+    if not isinstance(data, dict) or data.get("format") != file_format:
+        raise CheckpointError(f"{str(path)!r} is not a reactivate {kind}{hint}")
+    if data.get("version") != version:
         raise CheckpointError(
-            f"{str(path)!r} is a training checkpoint of format version {data.get('version')!r}; "
-            f"this library reads version {CHECKPOINT_VERSION}"
+            f"{str(path)!r} is a {kind} of format version {data.get('version')!r}; "
+            f"this library reads version {version}"
         )
     return data

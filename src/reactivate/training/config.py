@@ -59,8 +59,8 @@ class TrainConfig:
         flip_p (float): probability of the horizontal flip. Default: 0.5.
         max_shift (float): largest translation as a fraction of the image
             width and height, with zero fill. Default: 0.1.
-        trainable (str): ``"all"`` trains every parameter (and sets
-            ``requires_grad`` on all of them); ``"activations"`` freezes every
+        trainable (str): ``"all"`` trains every parameter and sets
+            ``requires_grad`` on all of them. ``"activations"`` freezes every
             parameter except those of :class:`~reactivate.AdaptiveActivation`
             modules and optimizes only those. Default: ``"all"``.
         deterministic (bool): call ``torch.use_deterministic_algorithms(True)``

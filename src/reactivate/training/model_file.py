@@ -19,7 +19,7 @@ from .. import __version__
 from ..activations import AdaptiveActivation
 from ..errors import ReactivateError, ReplacementError
 from ..replace import reapply_replacement, replacement_spec
-from .checkpoint import atomic_save, safe_load
+from .checkpoint import atomic_save, load_versioned
 from .errors import CheckpointError
 
 __all__ = ["MODEL_FILE_FORMAT", "save_model", "load_model", "load_model_weights", "model_file_payload"]
@@ -118,15 +118,14 @@ def model_file_payload(model: nn.Module, extra: dict[str, Any] | None = None) ->
 
 
 def _read_model_file(path: str | os.PathLike, map_location: Any) -> dict[str, Any]:
-    data = safe_load(path, kind="model file", map_location=map_location)
-    if not isinstance(data, dict) or data.get("format") != MODEL_FILE_FORMAT:
-        raise CheckpointError(f"{str(path)!r} is not a reactivate model file; write one with save_model")
-    if data.get("version") != MODEL_FILE_VERSION:
-        raise CheckpointError(
-            f"{str(path)!r} is a model file of format version {data.get('version')!r}; "
-            f"this library reads version {MODEL_FILE_VERSION}"
-        )
-    return data
+    return load_versioned(
+        path,
+        kind="model file",
+        file_format=MODEL_FILE_FORMAT,
+        version=MODEL_FILE_VERSION,
+        map_location=map_location,
+        hint="; write one with save_model",
+    )
 
 
 def _load_state_strictly(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
