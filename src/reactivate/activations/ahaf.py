@@ -120,8 +120,12 @@ class AHAF(AdaptiveActivation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        beta = self._broadcast(self.beta, x)
-        gamma = self._broadcast(self.gamma, x)
+        beta, gamma = self.beta, self.gamma
+        ops = kernels.native_ops_for(x, beta, gamma)
+        if ops is not None:
+            return ops.ahaf(x, beta, gamma)
+        beta = self._broadcast(beta, x)
+        gamma = self._broadcast(gamma, x)
         if plain_ops_requested():
             return kernels.ahaf_forward(x, beta, gamma)
         return kernels.ahaf(x, beta, gamma)

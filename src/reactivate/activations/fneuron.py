@@ -171,6 +171,10 @@ class FNeuronActivation(AdaptiveActivation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
+        weight = self.weight
+        ops = kernels.native_ops_for(x, weight)
+        if ops is not None:
+            return ops.fneuron(x, weight, self.interval[0], 1.0 / self.step)
         offsets = None if self.offsets is None else self._broadcast(self.offsets, x)
         weight = self._broadcast(self.weight, x, suffix=1)
         low, inv_step = self.interval[0], 1.0 / self.step

@@ -73,6 +73,7 @@ __all__ = [
     "fneuron_weight_grad",
     "fneuron_forward_hinge",
     "fneuron_backward_hinge",
+    "native_ops_for",
     "AHAFFunction",
     "LEAFFunction",
     "FNeuronFunction",
@@ -499,6 +500,36 @@ def _use_native(x: torch.Tensor, *params: torch.Tensor) -> bool:
         warnings.warn(f"{error}; the 'auto' backend uses the eager kernels instead", RuntimeWarning, stacklevel=3)
         return False
     return True
+
+
+def native_ops_for(x: torch.Tensor, *params: torch.Tensor):
+    """Return ``torch.ops.reactivate_native`` when this call runs on the native kernels, else None.
+
+    The modules call this first in every forward pass, so the common "no"
+    answers come from a string comparison and a few flag reads. Tracing,
+    :func:`torch.compile` and :func:`torch.export` (which both ONNX
+    exporters go through) always get None, so they record plain
+    operations. ``params`` may have any of the modules' own shapes; the
+    native ops read the parameter layout from the number of sets.
+    """
+    if _backend == "eager" or _backend == "compiled":
+        return None
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return None
+    ops = native.loaded_ops()
+    if ops is None:
+        # First call of the process: build or load the kernels, or fall back.
+        return native.load() if _use_native(x, *params) else None
+    # The checks of native.supports, written out here because this runs on
+    # every forward call. The C++ op itself rejects parameters on another
+    # device with a clear message.
+    dtype = x.dtype
+    if (dtype is not torch.float32 and dtype is not torch.float64) or not x.is_cpu:
+        return None
+    for p in params:
+        if p.dtype is not dtype:
+            return None
+    return ops
 
 
 def ahaf(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:

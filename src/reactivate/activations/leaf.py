@@ -114,6 +114,10 @@ class LEAF(AdaptiveActivation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
+        p1, p2, p3, p4 = self.p1, self.p2, self.p3, self.p4
+        ops = kernels.native_ops_for(x, p1, p2, p3, p4)
+        if ops is not None:
+            return ops.leaf(x, p1, p2, p3, p4)
         params = self._parameters_for(x)
         if plain_ops_requested():
             return kernels.leaf_forward(x, *params)

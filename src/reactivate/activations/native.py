@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["NativeBuildError", "SOURCE", "load", "is_loaded", "supports", "ahaf", "leaf", "fneuron"]
+__all__ = ["NativeBuildError", "SOURCE", "load", "loaded_ops", "is_loaded", "supports", "ahaf", "leaf", "fneuron"]
 
 SOURCE = Path(__file__).with_name("csrc") / "activations.cpp"
 
@@ -121,6 +121,11 @@ def load(verbose: bool = False):
             ) from error
         _ops = torch.ops.reactivate_native
         return _ops
+
+
+def loaded_ops():
+    """Return ``torch.ops.reactivate_native`` when the kernels are loaded in this process, else None."""
+    return _ops
 
 
 def is_loaded() -> bool:

@@ -5,9 +5,9 @@
 // The autograd functions save only the input and the parameters, so training
 // keeps one input-sized tensor per activation.
 //
-// The ops are registered with TORCH_LIBRARY as composite functions that wrap
-// a C++ autograd function, so one Python call reaches the whole forward and
-// backward. They take float32 or float64 CPU tensors whose parameters have
+// The ops are registered with TORCH_LIBRARY as composite functions that
+// attach their own backward node, so one Python call reaches the whole
+// forward and backward. They take float32 or float64 CPU tensors whose parameters have
 // the input's dtype; the Python side sends every other case to the eager path.
 //
 // Parameter layout: the parameters of a set are flat (one value per set, or
@@ -21,7 +21,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -33,8 +34,6 @@
 
 namespace {
 
-using torch::autograd::AutogradContext;
-using torch::autograd::variable_list;
 
 // Elements per task. Smaller inputs run on the calling thread, because an
 // OpenMP region costs more than the work of a few thousand elements.
@@ -541,17 +540,32 @@ void fneuron_backward_kernel(const T* g, const T* x, const T* w, T* gx, T* gw, i
 // ---------------------------------------------------------------------------
 // Tensor-level functions
 
-at::Tensor flat(const at::Tensor& p) {
-  return p.reshape({-1}).contiguous();
+// These functions run once per call, so they avoid dispatcher calls where
+// they can: contiguous() returns the tensor itself when it is already
+// contiguous (parameters nearly always are), and a contiguous tensor of any
+// shape is already the flat array the kernels read.
+
+// A new contiguous tensor with the shape and options of `t`.
+at::Tensor empty_as(const at::Tensor& t) {
+  return at::empty(t.sizes(), t.options());
+}
+
+at::Tensor zeros_as(const at::Tensor& t) {
+  return at::zeros(t.sizes(), t.options());
+}
+
+// The incoming gradient as a contiguous tensor of the input's dtype.
+at::Tensor grad_as(const at::Tensor& grad, const at::Tensor& x) {
+  return grad.scalar_type() == x.scalar_type() ? grad.contiguous() : grad.to(x.scalar_type()).contiguous();
 }
 
 at::Tensor ahaf_forward(const at::Tensor& x_in, const at::Tensor& beta_in, const at::Tensor& gamma_in) {
   check_inputs(x_in, {beta_in, gamma_in});
   const at::Tensor x = x_in.contiguous();
-  const at::Tensor beta = flat(beta_in);
-  const at::Tensor gamma = flat(gamma_in);
+  const at::Tensor beta = beta_in.contiguous();
+  const at::Tensor gamma = gamma_in.contiguous();
   TORCH_CHECK(beta.numel() == gamma.numel(), "beta and gamma must have the same number of elements");
-  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor y = empty_as(x);
   const Layout L = make_layout(x, beta.numel());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ahaf_forward", [&] {
     ahaf_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
@@ -563,12 +577,12 @@ at::Tensor ahaf_forward(const at::Tensor& x_in, const at::Tensor& beta_in, const
 std::vector<at::Tensor> ahaf_backward(const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& beta_in,
                                       const at::Tensor& gamma_in) {
   const at::Tensor x = x_in.contiguous();
-  const at::Tensor g = grad_in.to(x.scalar_type()).contiguous();
-  const at::Tensor beta = flat(beta_in);
-  const at::Tensor gamma = flat(gamma_in);
-  at::Tensor gx = at::empty_like(x, at::MemoryFormat::Contiguous);
-  at::Tensor gbeta = at::zeros_like(beta);
-  at::Tensor ggamma = at::zeros_like(gamma);
+  const at::Tensor g = grad_as(grad_in, x);
+  const at::Tensor beta = beta_in.contiguous();
+  const at::Tensor gamma = gamma_in.contiguous();
+  at::Tensor gx = empty_as(x);
+  at::Tensor gbeta = zeros_as(beta);
+  at::Tensor ggamma = zeros_as(gamma);
   const Layout L = make_layout(x, beta.numel());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ahaf_backward", [&] {
     ahaf_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
@@ -576,17 +590,18 @@ std::vector<at::Tensor> ahaf_backward(const at::Tensor& grad_in, const at::Tenso
                                    gx.mutable_data_ptr<scalar_t>(), gbeta.mutable_data_ptr<scalar_t>(),
                                    ggamma.mutable_data_ptr<scalar_t>(), L);
   });
-  return {gx, gbeta.view(beta_in.sizes()), ggamma.view(gamma_in.sizes())};
+  return {gx, gbeta, ggamma};
 }
 
 at::Tensor leaf_forward(const at::Tensor& x_in, const at::Tensor& p1_in, const at::Tensor& p2_in,
                         const at::Tensor& p3_in, const at::Tensor& p4_in) {
   check_inputs(x_in, {p1_in, p2_in, p3_in, p4_in});
   const at::Tensor x = x_in.contiguous();
-  const at::Tensor p1 = flat(p1_in), p2 = flat(p2_in), p3 = flat(p3_in), p4 = flat(p4_in);
+  const at::Tensor p1 = p1_in.contiguous(), p2 = p2_in.contiguous(), p3 = p3_in.contiguous(),
+                   p4 = p4_in.contiguous();
   TORCH_CHECK(p1.numel() == p2.numel() && p1.numel() == p3.numel() && p1.numel() == p4.numel(),
               "p1, p2, p3 and p4 must have the same number of elements");
-  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor y = empty_as(x);
   const Layout L = make_layout(x, p1.numel());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaf_forward", [&] {
     leaf_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
@@ -599,10 +614,10 @@ at::Tensor leaf_forward(const at::Tensor& x_in, const at::Tensor& p1_in, const a
 std::vector<at::Tensor> leaf_backward(const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& p1_in,
                                       const at::Tensor& p2_in, const at::Tensor& p3_in, const at::Tensor& p4_in) {
   const at::Tensor x = x_in.contiguous();
-  const at::Tensor g = grad_in.to(x.scalar_type()).contiguous();
-  const at::Tensor p1 = flat(p1_in), p2 = flat(p2_in), p3 = flat(p3_in);
-  at::Tensor gx = at::empty_like(x, at::MemoryFormat::Contiguous);
-  at::Tensor g1 = at::zeros_like(p1), g2 = at::zeros_like(p1), g3 = at::zeros_like(p1), g4 = at::zeros_like(p1);
+  const at::Tensor g = grad_as(grad_in, x);
+  const at::Tensor p1 = p1_in.contiguous(), p2 = p2_in.contiguous(), p3 = p3_in.contiguous();
+  at::Tensor gx = empty_as(x);
+  at::Tensor g1 = zeros_as(p1), g2 = zeros_as(p2), g3 = zeros_as(p3), g4 = zeros_as(p4_in);
   const Layout L = make_layout(x, p1.numel());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaf_backward", [&] {
     leaf_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
@@ -611,7 +626,7 @@ std::vector<at::Tensor> leaf_backward(const at::Tensor& grad_in, const at::Tenso
                                    g1.mutable_data_ptr<scalar_t>(), g2.mutable_data_ptr<scalar_t>(),
                                    g3.mutable_data_ptr<scalar_t>(), g4.mutable_data_ptr<scalar_t>(), L);
   });
-  return {gx, g1.view(p1_in.sizes()), g2.view(p2_in.sizes()), g3.view(p3_in.sizes()), g4.view(p4_in.sizes())};
+  return {gx, g1, g2, g3, g4};
 }
 
 at::Tensor fneuron_forward(const at::Tensor& x_in, const at::Tensor& weight_in, double low, double inv_step) {
@@ -619,9 +634,9 @@ at::Tensor fneuron_forward(const at::Tensor& x_in, const at::Tensor& weight_in, 
   TORCH_CHECK(weight_in.dim() >= 1 && weight_in.size(-1) >= 2, "weight must end in a dimension of at least 2 weights");
   const int64_t m = weight_in.size(-1);
   const at::Tensor x = x_in.contiguous();
-  const at::Tensor w = weight_in.reshape({-1, m}).contiguous();
-  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
-  const Layout L = make_layout(x, w.size(0));
+  const at::Tensor w = weight_in.contiguous();
+  at::Tensor y = empty_as(x);
+  const Layout L = make_layout(x, w.numel() / m);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fneuron_forward", [&] {
     fneuron_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
                                      w.const_data_ptr<scalar_t>(), m, static_cast<scalar_t>(low),
@@ -634,23 +649,31 @@ std::vector<at::Tensor> fneuron_backward(const at::Tensor& grad_in, const at::Te
                                          double low, double inv_step, bool weight_grad) {
   const int64_t m = weight_in.size(-1);
   const at::Tensor x = x_in.contiguous();
-  const at::Tensor g = grad_in.to(x.scalar_type()).contiguous();
-  const at::Tensor w = weight_in.reshape({-1, m}).contiguous();
-  at::Tensor gx = at::empty_like(x, at::MemoryFormat::Contiguous);
-  at::Tensor gw = at::zeros_like(w);
-  const Layout L = make_layout(x, w.size(0));
+  const at::Tensor g = grad_as(grad_in, x);
+  const at::Tensor w = weight_in.contiguous();
+  at::Tensor gx = empty_as(x);
+  // Without a weight gradient the kernel never writes gw, so it stays empty.
+  at::Tensor gw = weight_grad ? zeros_as(w) : at::Tensor();
+  const Layout L = make_layout(x, w.numel() / m);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fneuron_backward", [&] {
     fneuron_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                                       w.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(),
-                                      gw.mutable_data_ptr<scalar_t>(), m, static_cast<scalar_t>(low),
+                                      weight_grad ? gw.mutable_data_ptr<scalar_t>() : nullptr, m, static_cast<scalar_t>(low),
                                       static_cast<scalar_t>(inv_step), weight_grad, L);
   });
-  return {gx, weight_grad ? gw.view(weight_in.sizes()) : at::Tensor()};
+  return {gx, gw};
 }
 
 // ---------------------------------------------------------------------------
-// Autograd functions. Their backward passes are not differentiable, so a
-// second derivative (backward with create_graph=True) raises an error.
+// Autograd. Each op builds its backward node by hand, the way PyTorch's
+// generated code does for its own operators, instead of going through
+// torch::autograd::Function: that wrapper's bookkeeping (a context object,
+// output wrapping, view checks) cost more than the kernel itself on a 64x512
+// input. The backward passes are not differentiable, so a second derivative
+// (backward with create_graph=True) raises an error.
+
+using torch::autograd::SavedVariable;
+using torch::autograd::variable_list;
 
 void reject_double_backward() {
   TORCH_CHECK(!at::GradMode::is_enabled(),
@@ -658,62 +681,138 @@ void reject_double_backward() {
               "call reactivate.activations.set_backend('eager') for higher-order gradients");
 }
 
-struct AHAFNative : public torch::autograd::Function<AHAFNative> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& beta, const at::Tensor& gamma) {
-    ctx->save_for_backward({x, beta, gamma});
-    return ahaf_forward(x, beta, gamma);
+// Base of the backward nodes: holds the saved input and parameters.
+struct SavedInputsNode : public torch::autograd::Node {
+  std::vector<SavedVariable> saved;
+
+  void save(std::initializer_list<at::Tensor> tensors) {
+    saved.reserve(tensors.size());
+    for (const auto& t : tensors) {
+      saved.emplace_back(t, /*is_output=*/false);
+    }
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    reject_double_backward();
-    const auto saved = ctx->get_saved_variables();
-    auto r = ahaf_backward(grads[0], saved[0], saved[1], saved[2]);
-    return {r[0].view(saved[0].sizes()), r[1], r[2]};
+  std::vector<at::Tensor> unpack() {
+    std::vector<at::Tensor> out;
+    out.reserve(saved.size());
+    for (auto& v : saved) {
+      out.push_back(v.unpack(getptr()));
+    }
+    return out;
+  }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& v : saved) {
+      v.reset_data();
+    }
   }
 };
 
-struct LEAFNative : public torch::autograd::Function<LEAFNative> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& p1, const at::Tensor& p2,
-                            const at::Tensor& p3, const at::Tensor& p4) {
-    ctx->save_for_backward({x, p1, p2, p3, p4});
-    return leaf_forward(x, p1, p2, p3, p4);
+// Attach `node` as the grad_fn of `y` when any input requires a gradient.
+// `inputs` are the differentiable inputs in the order backward returns them.
+template <typename NodeT>
+void attach(at::Tensor& y, std::initializer_list<at::Tensor> inputs) {
+  bool needed = false;
+  for (const auto& t : inputs) {
+    needed = needed || (t.defined() && t.requires_grad());
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  if (!needed || !at::GradMode::is_enabled()) {
+    return;
+  }
+  auto node = c10::make_intrusive<NodeT>();
+  torch::autograd::edge_list edges;
+  edges.reserve(inputs.size());
+  for (const auto& t : inputs) {
+    edges.push_back(torch::autograd::impl::gradient_edge(t));
+  }
+  node->set_next_edges(std::move(edges));
+  node->save(inputs);
+  torch::autograd::set_history(y, node);
+  torch::autograd::fire_node_creation_hooks(node);
+}
+
+struct AHAFNativeBackward : public SavedInputsNode {
+  std::string name() const override { return "AHAFNativeBackward"; }
+  variable_list apply(variable_list&& grads) override {
     reject_double_backward();
-    const auto s = ctx->get_saved_variables();
+    at::AutoDispatchBelowADInplaceOrView guard;
+    const auto s = unpack();
+    if (!grads[0].defined()) {
+      return {at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+    auto r = ahaf_backward(grads[0], s[0], s[1], s[2]);
+    return {r[0], r[1], r[2]};
+  }
+};
+
+struct LEAFNativeBackward : public SavedInputsNode {
+  std::string name() const override { return "LEAFNativeBackward"; }
+  variable_list apply(variable_list&& grads) override {
+    reject_double_backward();
+    at::AutoDispatchBelowADInplaceOrView guard;
+    const auto s = unpack();
+    if (!grads[0].defined()) {
+      return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    }
     auto r = leaf_backward(grads[0], s[0], s[1], s[2], s[3], s[4]);
-    return {r[0].view(s[0].sizes()), r[1], r[2], r[3], r[4]};
+    return {r[0], r[1], r[2], r[3], r[4]};
   }
 };
 
-struct FNeuronNative : public torch::autograd::Function<FNeuronNative> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, double low,
-                            double inv_step) {
-    ctx->save_for_backward({x, weight});
-    ctx->saved_data["low"] = low;
-    ctx->saved_data["inv_step"] = inv_step;
-    return fneuron_forward(x, weight, low, inv_step);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+struct FNeuronNativeBackward : public SavedInputsNode {
+  double low = 0.0;
+  double inv_step = 1.0;
+  std::string name() const override { return "FNeuronNativeBackward"; }
+  variable_list apply(variable_list&& grads) override {
     reject_double_backward();
-    const auto s = ctx->get_saved_variables();
-    const double low = ctx->saved_data["low"].toDouble();
-    const double inv_step = ctx->saved_data["inv_step"].toDouble();
-    auto r = fneuron_backward(grads[0], s[0], s[1], low, inv_step, ctx->needs_input_grad(1));
-    return {r[0].view(s[0].sizes()), r[1], at::Tensor(), at::Tensor()};
+    at::AutoDispatchBelowADInplaceOrView guard;
+    const auto s = unpack();
+    if (!grads[0].defined()) {
+      return {at::Tensor(), at::Tensor()};
+    }
+    auto r = fneuron_backward(grads[0], s[0], s[1], low, inv_step, task_should_compute_output(1));
+    return {r[0], r[1]};
   }
 };
 
 at::Tensor ahaf_op(const at::Tensor& x, const at::Tensor& beta, const at::Tensor& gamma) {
-  return AHAFNative::apply(x, beta, gamma);
+  at::Tensor y;
+  {
+    // The kernels' own tensor calls (empty_like, contiguous) need no autograd.
+    at::AutoDispatchBelowADInplaceOrView guard;
+    y = ahaf_forward(x, beta, gamma);
+  }
+  attach<AHAFNativeBackward>(y, {x, beta, gamma});
+  return y;
 }
 
 at::Tensor leaf_op(const at::Tensor& x, const at::Tensor& p1, const at::Tensor& p2, const at::Tensor& p3,
                    const at::Tensor& p4) {
-  return LEAFNative::apply(x, p1, p2, p3, p4);
+  at::Tensor y;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    y = leaf_forward(x, p1, p2, p3, p4);
+  }
+  attach<LEAFNativeBackward>(y, {x, p1, p2, p3, p4});
+  return y;
 }
 
 at::Tensor fneuron_op(const at::Tensor& x, const at::Tensor& weight, double low, double inv_step) {
-  return FNeuronNative::apply(x, weight, low, inv_step);
+  at::Tensor y;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    y = fneuron_forward(x, weight, low, inv_step);
+  }
+  const bool needed = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
+  if (needed) {
+    auto node = c10::make_intrusive<FNeuronNativeBackward>();
+    node->set_next_edges({torch::autograd::impl::gradient_edge(x), torch::autograd::impl::gradient_edge(weight)});
+    node->save({x, weight});
+    node->low = low;
+    node->inv_step = inv_step;
+    torch::autograd::set_history(y, node);
+    torch::autograd::fire_node_creation_hooks(node);
+  }
+  return y;
 }
 
 }  // namespace
