@@ -1,9 +1,10 @@
 """Benchmark the adaptive activations against native torch activations.
 
-Measures forward plus backward (median of ``--repeats`` runs after warm-up)
-of each family and granularity on float32 tensors. Each time is given as a
-ratio to ``torch.tanh`` (F-neuron) or ``F.silu`` (AHAF, LEAF), timed on the
-same tensor in the same run. The last column is the bytes that autograd
+Measures forward plus backward of each family and granularity on float32
+tensors against ``torch.tanh`` (F-neuron) or ``F.silu`` (AHAF, LEAF) on the
+same tensor. The two run interleaved, ``--repeats`` times after warm-up;
+the table gives the median time of each and the median of the per-repeat
+ratios. The last column is the bytes that autograd
 keeps for backward, counted once per storage with
 ``torch.autograd.graph.saved_tensors_hooks``.
 
@@ -37,20 +38,45 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, repeats: int, warmup: int) -> float:
-    """Return the median seconds of forward plus backward of ``fn`` on ``x``."""
+def _one_step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, grad: torch.Tensor) -> float:
+    """Return the seconds of one forward plus backward of ``fn`` on ``x``."""
+    _sync(x.device)
+    start = time.perf_counter()
+    fn(x).backward(grad)
+    _sync(x.device)
+    seconds = time.perf_counter() - start
+    x.grad = None
+    return seconds
+
+
+def time_pair(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    baseline: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    repeats: int,
+    warmup: int,
+) -> tuple[float, float, float]:
+    """Time ``fn`` against ``baseline``, interleaved; return their medians and the median ratio.
+
+    Each repeat runs both, in an order that alternates from one repeat to
+    the next, and contributes one ratio. On a shared machine whose speed
+    drifts, a ratio of neighbouring runs is steadier than a ratio of
+    medians taken seconds apart.
+    """
     grad = torch.randn_like(x)
-    times = []
+    times, base_times, ratios = [], [], []
     for i in range(warmup + repeats):
-        _sync(x.device)
-        start = time.perf_counter()
-        y = fn(x)
-        y.backward(grad)
-        _sync(x.device)
+        if i % 2:
+            seconds = _one_step(fn, x, grad)
+            base = _one_step(baseline, x, grad)
+        else:
+            base = _one_step(baseline, x, grad)
+            seconds = _one_step(fn, x, grad)
         if i >= warmup:
-            times.append(time.perf_counter() - start)
-        x.grad = None
-    return statistics.median(times)
+            times.append(seconds)
+            base_times.append(base)
+            ratios.append(seconds / base)
+    return statistics.median(times), statistics.median(base_times), statistics.median(ratios)
 
 
 def saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
@@ -122,18 +148,15 @@ def main(argv: list[str] | None = None) -> None:
                         kernels.set_backend(path)
                     else:
                         kernels.set_backend("eager")
-                    native_s = time_step(native, x, args.repeats, args.warmup)
                     # The plain F-neuron formula materialises m values per element,
                     # so it runs fewer times.
                     slow = path == "plain autograd" and family == "fneuron"
                     repeats = max(3, args.repeats // 4) if slow else args.repeats
-                    seconds = time_step(fn, x, repeats, 1 if slow else args.warmup)
-                    native_s2 = time_step(native, x, args.repeats, args.warmup)
-                    native_ms = 1e3 * min(native_s, native_s2)
+                    seconds, native_s, ratio = time_pair(fn, native, x, repeats, 1 if slow else args.warmup)
                     mib = saved_bytes(fn, x) / 2**20
                     native_mib = saved_bytes(native, x) / 2**20
                     print(f"| {family} | {granularity} | {shape_name} | {path} | {1e3 * seconds:.3f} | "
-                          f"{native_name} {native_ms:.3f} | {1e3 * seconds / native_ms:.2f}x | "
+                          f"{native_name} {1e3 * native_s:.3f} | {ratio:.2f}x | "
                           f"{mib:.2f} MiB ({native_name}: {native_mib:.2f}) |", flush=True)
     kernels.set_backend("eager")
 

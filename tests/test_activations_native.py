@@ -242,3 +242,52 @@ def test_native_backend_raises_build_error(monkeypatch):
     with pytest.raises(native.NativeBuildError, match="command not found"):
         kernels.set_backend("native")
     assert kernels.get_backend() == "eager"
+
+
+SATURATION_CASES = [
+    (family, granularity, dtype)
+    for family in ("ahaf", "leaf")
+    for granularity in GRANULARITIES
+    for dtype in (torch.float32, torch.float64)
+]
+
+
+@pytest.mark.parametrize(("family", "granularity", "dtype"), SATURATION_CASES)
+def test_native_saturated_blocks_match_exact_blocks(family, granularity, dtype):
+    # Started as ReLU (gamma = 1e9), sigmoid(gamma x) is exactly 0 or 1 for
+    # these inputs, so the kernels take their step-function shortcut for
+    # each block of 512 elements. A 0 in the first block sends that block
+    # through the exponential instead; the other elements of that block must
+    # come out with the same bits, and everything must match eager.
+    shape = (2, 3, 1024) if granularity == "channel" else (2, 1024)
+    size = None if granularity == "layer" else shape[1:]
+    cls = AHAF if family == "ahaf" else LEAF
+    module = cls("relu", gamma=1e9, granularity=granularity, shape=size, dtype=dtype)
+    generator = torch.Generator().manual_seed(5)
+    magnitude = 0.01 + torch.randn(shape, generator=generator, dtype=dtype).abs()
+    sign = torch.where(torch.rand(shape, generator=generator) < 0.5, -1.0, 1.0).to(dtype)
+    x_fast = sign * magnitude
+    x_exact = x_fast.clone()
+    x_exact.view(-1)[0] = 0.0
+    grad = torch.randn(shape, generator=generator, dtype=dtype)
+
+    fast = forward_backward(module, x_fast, grad, "native")
+    exact = forward_backward(module, x_exact, grad, "native")
+    first_block = (0,) * (len(shape) - 1)
+    for name, got, expected in zip(["output", "input grad"], fast[:2], exact[:2]):
+        assert torch.equal(got[first_block][1:512], expected[first_block][1:512]), name
+    names = ["output", "input grad"] + [name for name, _ in module.named_parameters()]
+    eager = forward_backward(module, x_fast, grad, "eager")
+    for name, got, expected in zip(names, fast, eager, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_native_saturation_check_treats_nan_as_unsaturated():
+    module = AHAF("relu", gamma=1e9)
+    x = torch.full((2, 600), 0.5)
+    x[0, 3] = float("nan")
+    y = module(x)
+    assert torch.isnan(y[0, 3])
+    assert torch.equal(y[1], x[1])
+    module.gamma.data.fill_(float("nan"))
+    assert torch.isnan(module(torch.ones(4, 600))).all()

@@ -144,29 +144,132 @@ int64_t reduction_chunks(int64_t numel) {
 }
 
 // ---------------------------------------------------------------------------
+// Saturated sigmoids.
+//
+// AHAF and LEAF started as ReLU use a slope such as gamma = 1e9, so that
+// sigmoid(gamma x) is exactly 0 or 1 for nearly every input. The kernels
+// below split each run into blocks; a block where every z = gamma x lies
+// beyond the thresholds of Saturation<T> evaluates the same formulas with
+// a step function in place of the exponential. Beyond those thresholds
+// sigmoid() already returns exactly 0 or 1, so the results are the same
+// bits either way, and the fast blocks cost about as much as a ReLU.
+
+template <typename T>
+struct Saturation;
+
+// float: sigmoid() returns 0 below -87.3 and 1/(1 + 1.2e-38) = 1 above 87.3.
+template <>
+struct Saturation<float> {
+  static constexpr float low = -87.5f;
+  static constexpr float high = 87.5f;
+};
+
+// double: 1 + exp(-40) rounds to 1, and exp(710) overflows to inf.
+template <>
+struct Saturation<double> {
+  static constexpr double low = -710.0;
+  static constexpr double high = 40.0;
+};
+
+struct ExactSigmoid {
+  template <typename T>
+  static T apply(T z) {
+    return sigmoid(z);
+  }
+};
+
+struct StepSigmoid {
+  template <typename T>
+  static T apply(T z) {
+    return z > T(0) ? T(1) : T(0);
+  }
+};
+
+constexpr int64_t kSatBlock = 512;
+
+// 1 when sigmoid(z) is not exactly 0 or 1 at z; NaN counts as such.
+template <typename T>
+inline int64_t unsaturated(T z) {
+  return !(z <= Saturation<T>::low || z >= Saturation<T>::high);
+}
+
+// True when sigmoid(c x[t]) is exactly 0 or 1 for every t < n. The first
+// element is tested alone first, so that blocks of an unsaturated function
+// such as SiLU skip the scan.
+template <typename T>
+bool saturated(const T* x, T c, int64_t n) {
+  if (n == 0 || unsaturated(c * x[0])) {
+    return false;
+  }
+  int64_t count = 0;
+#pragma omp simd reduction(+ : count)
+  for (int64_t t = 0; t < n; ++t) {
+    count += unsaturated(c * x[t]);
+  }
+  return count == 0;
+}
+
+// The same with one slope per element, c[t] clamped to a finite value.
+template <typename T>
+bool saturated(const T* x, const T* c, int64_t n) {
+  if (n == 0 || unsaturated(clamp_finite(c[0]) * x[0])) {
+    return false;
+  }
+  int64_t count = 0;
+#pragma omp simd reduction(+ : count)
+  for (int64_t t = 0; t < n; ++t) {
+    count += unsaturated(clamp_finite(c[t]) * x[t]);
+  }
+  return count == 0;
+}
+
+// Call body(offset, count, Sigmoid{}) for the blocks of a run of n
+// elements, with StepSigmoid where is_saturated(offset, count) holds.
+template <typename Check, typename Body>
+inline void for_each_block(int64_t n, Check&& is_saturated, Body&& body) {
+  for (int64_t o = 0; o < n; o += kSatBlock) {
+    const int64_t count = std::min(kSatBlock, n - o);
+    if (is_saturated(o, count)) {
+      body(o, count, StepSigmoid{});
+    } else {
+      body(o, count, ExactSigmoid{});
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
 // AHAF: beta * x * sigmoid(gamma * x)
 
 template <typename T>
 void ahaf_forward_kernel(const T* x, T* y, const T* beta, const T* gamma, const Layout& L) {
   at::parallel_for(0, L.numel, kGrain, [&](int64_t begin, int64_t end) {
     for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
-      const int64_t n = i1 - i0;
       const T* xs = x + i0;
       T* ys = y + i0;
       if (L.inner == 1) {
         const T* b = beta + set;
         const T* c = gamma + set;
+        for_each_block(
+            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, c + o, n); },
+            [&](int64_t o, int64_t n, auto sig) {
+              using S = decltype(sig);
 #pragma omp simd
-        for (int64_t t = 0; t < n; ++t) {
-          ys[t] = b[t] * xs[t] * sigmoid(clamp_finite(c[t]) * xs[t]);
-        }
+              for (int64_t t = o; t < o + n; ++t) {
+                ys[t] = b[t] * xs[t] * S::apply(clamp_finite(c[t]) * xs[t]);
+              }
+            });
       } else {
         const T b = beta[set];
         const T c = clamp_finite(gamma[set]);
+        for_each_block(
+            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, c, n); },
+            [&](int64_t o, int64_t n, auto sig) {
+              using S = decltype(sig);
 #pragma omp simd
-        for (int64_t t = 0; t < n; ++t) {
-          ys[t] = b * xs[t] * sigmoid(c * xs[t]);
-        }
+              for (int64_t t = o; t < o + n; ++t) {
+                ys[t] = b * xs[t] * S::apply(c * xs[t]);
+              }
+            });
       }
     });
   });
@@ -183,7 +286,6 @@ void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma,
     const int64_t outer = L.sets == 0 ? 0 : L.numel / L.sets;
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
     at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
-      const int64_t n = j1 - j0;
       for (int64_t o = 0; o < outer; ++o) {
         const int64_t base = o * L.sets + j0;
         const T* xs = x + base;
@@ -193,16 +295,21 @@ void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma,
         const T* c = gamma + j0;
         T* gb = gbeta + j0;
         T* gc = ggamma + j0;
+        for_each_block(
+            j1 - j0, [&](int64_t k, int64_t n) { return saturated(xs + k, c + k, n); },
+            [&](int64_t k, int64_t n, auto sig) {
+              using S = decltype(sig);
 #pragma omp simd
-        for (int64_t t = 0; t < n; ++t) {
-          const T cc = clamp_finite(c[t]);
-          const T s = sigmoid(cc * xs[t]);
-          const T u = xs[t] * s * (T(1) - s);
-          const T gxv = gs[t] * xs[t];
-          gb[t] += gxv * s;
-          gc[t] += gxv * u * b[t];
-          gxs[t] = gs[t] * b[t] * (s + cc * u);
-        }
+              for (int64_t t = k; t < k + n; ++t) {
+                const T cc = clamp_finite(c[t]);
+                const T s = S::apply(cc * xs[t]);
+                const T u = xs[t] * s * (T(1) - s);
+                const T gxv = gs[t] * xs[t];
+                gb[t] += gxv * s;
+                gc[t] += gxv * u * b[t];
+                gxs[t] = gs[t] * b[t] * (s + cc * u);
+              }
+            });
       }
     });
     return;
@@ -220,19 +327,24 @@ void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma,
         const T* xs = x + i0;
         const T* gs = g + i0;
         T* gxs = gx + i0;
-        T sum_beta = 0;
-        T sum_gamma = 0;
+        for_each_block(
+            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, c, n); },
+            [&](int64_t o, int64_t n, auto sig) {
+              using S = decltype(sig);
+              T sum_beta = 0;
+              T sum_gamma = 0;
 #pragma omp simd reduction(+ : sum_beta, sum_gamma)
-        for (int64_t t = 0; t < i1 - i0; ++t) {
-          const T s = sigmoid(c * xs[t]);
-          const T u = xs[t] * s * (T(1) - s);
-          const T gxv = gs[t] * xs[t];
-          sum_beta += gxv * s;
-          sum_gamma += gxv * u;
-          gxs[t] = gs[t] * b * (s + c * u);
-        }
-        acc[set * 2] += sum_beta;
-        acc[set * 2 + 1] += static_cast<double>(sum_gamma) * b;
+              for (int64_t t = o; t < o + n; ++t) {
+                const T s = S::apply(c * xs[t]);
+                const T u = xs[t] * s * (T(1) - s);
+                const T gxv = gs[t] * xs[t];
+                sum_beta += gxv * s;
+                sum_gamma += gxv * u;
+                gxs[t] = gs[t] * b * (s + c * u);
+              }
+              acc[set * 2] += sum_beta;
+              acc[set * 2 + 1] += static_cast<double>(sum_gamma) * b;
+            });
       });
     }
   });
@@ -255,7 +367,6 @@ template <typename T>
 void leaf_forward_kernel(const T* x, T* y, const T* p1, const T* p2, const T* p3, const T* p4, const Layout& L) {
   at::parallel_for(0, L.numel, kGrain, [&](int64_t begin, int64_t end) {
     for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
-      const int64_t n = i1 - i0;
       const T* xs = x + i0;
       T* ys = y + i0;
       if (L.inner == 1) {
@@ -263,16 +374,26 @@ void leaf_forward_kernel(const T* x, T* y, const T* p1, const T* p2, const T* p3
         const T* a2 = p2 + set;
         const T* a3 = p3 + set;
         const T* a4 = p4 + set;
+        for_each_block(
+            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, a3 + o, n); },
+            [&](int64_t o, int64_t n, auto sig) {
+              using S = decltype(sig);
 #pragma omp simd
-        for (int64_t t = 0; t < n; ++t) {
-          ys[t] = (a1[t] * xs[t] + a2[t]) * sigmoid(clamp_finite(a3[t]) * xs[t]) + a4[t];
-        }
+              for (int64_t t = o; t < o + n; ++t) {
+                ys[t] = (a1[t] * xs[t] + a2[t]) * S::apply(clamp_finite(a3[t]) * xs[t]) + a4[t];
+              }
+            });
       } else {
         const T a1 = p1[set], a2 = p2[set], a3 = clamp_finite(p3[set]), a4 = p4[set];
+        for_each_block(
+            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, a3, n); },
+            [&](int64_t o, int64_t n, auto sig) {
+              using S = decltype(sig);
 #pragma omp simd
-        for (int64_t t = 0; t < n; ++t) {
-          ys[t] = (a1 * xs[t] + a2) * sigmoid(a3 * xs[t]) + a4;
-        }
+              for (int64_t t = o; t < o + n; ++t) {
+                ys[t] = (a1 * xs[t] + a2) * S::apply(a3 * xs[t]) + a4;
+              }
+            });
       }
     });
   });
@@ -288,10 +409,10 @@ struct LeafGrad {
   T gx, g1, g2, g3;
 };
 
-template <typename T>
+template <typename S, typename T>
 inline LeafGrad<T> leaf_element(T g, T x, T a1, T a2, T a3) {
   const T z = clamp_finite(a3 * x);
-  const T s = sigmoid(z);
+  const T s = S::apply(z);
   const T gs = g * s;
   const T q = gs * (T(1) - s);
   const T p2p3 = a2 == T(0) ? T(0) : clamp_finite(a2 * a3);
@@ -310,22 +431,26 @@ void leaf_backward_kernel(const T* g, const T* x, const T* p1, const T* p2, cons
     const int64_t outer = L.sets == 0 ? 0 : L.numel / L.sets;
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
     at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
-      const int64_t n = j1 - j0;
       for (int64_t o = 0; o < outer; ++o) {
         const int64_t base = o * L.sets + j0;
         const T* xs = x + base;
         const T* gs = g + base;
         T* gxs = gx + base;
+        for_each_block(
+            j1 - j0, [&](int64_t k, int64_t n) { return saturated(xs + k, p3 + j0 + k, n); },
+            [&](int64_t k, int64_t n, auto sig) {
+              using S = decltype(sig);
 #pragma omp simd
-        for (int64_t t = 0; t < n; ++t) {
-          const int64_t j = j0 + t;
-          const LeafGrad<T> r = leaf_element(gs[t], xs[t], p1[j], p2[j], clamp_finite(p3[j]));
-          gxs[t] = r.gx;
-          g1[j] += r.g1;
-          g2[j] += r.g2;
-          g3[j] += r.g3;
-          g4[j] += gs[t];
-        }
+              for (int64_t t = k; t < k + n; ++t) {
+                const int64_t j = j0 + t;
+                const LeafGrad<T> r = leaf_element<S>(gs[t], xs[t], p1[j], p2[j], clamp_finite(p3[j]));
+                gxs[t] = r.gx;
+                g1[j] += r.g1;
+                g2[j] += r.g2;
+                g3[j] += r.g3;
+                g4[j] += gs[t];
+              }
+            });
       }
     });
     return;
@@ -343,25 +468,30 @@ void leaf_backward_kernel(const T* g, const T* x, const T* p1, const T* p2, cons
         const T* gs = g + i0;
         T* gxs = gx + i0;
         const T p2p3 = a2 == T(0) ? T(0) : clamp_finite(a2 * a3);
-        T s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+        for_each_block(
+            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, a3, n); },
+            [&](int64_t o, int64_t n, auto sig) {
+              using S = decltype(sig);
+              T s1 = 0, s2 = 0, s3 = 0, s4 = 0;
 #pragma omp simd reduction(+ : s1, s2, s3, s4)
-        for (int64_t t = 0; t < i1 - i0; ++t) {
-          const T xv = xs[t];
-          const T gv = gs[t];
-          const T z = clamp_finite(a3 * xv);
-          const T s = sigmoid(z);
-          const T gsv = gv * s;
-          const T q = gsv * (T(1) - s);
-          gxs[t] = z * q * a1 + q * p2p3 + gsv * a1;
-          s1 += gsv * xv;
-          s2 += gsv;
-          s3 += q * (a1 * xv + a2) * xv;
-          s4 += gv;
-        }
-        acc[set * 4] += s1;
-        acc[set * 4 + 1] += s2;
-        acc[set * 4 + 2] += s3;
-        acc[set * 4 + 3] += s4;
+              for (int64_t t = o; t < o + n; ++t) {
+                const T xv = xs[t];
+                const T gv = gs[t];
+                const T z = clamp_finite(a3 * xv);
+                const T s = S::apply(z);
+                const T gsv = gv * s;
+                const T q = gsv * (T(1) - s);
+                gxs[t] = z * q * a1 + q * p2p3 + gsv * a1;
+                s1 += gsv * xv;
+                s2 += gsv;
+                s3 += q * (a1 * xv + a2) * xv;
+                s4 += gv;
+              }
+              acc[set * 4] += s1;
+              acc[set * 4 + 1] += s2;
+              acc[set * 4 + 2] += s3;
+              acc[set * 4 + 3] += s4;
+            });
       });
     }
   });
