@@ -291,3 +291,37 @@ def test_native_saturation_check_treats_nan_as_unsaturated():
     assert torch.equal(y[1], x[1])
     module.gamma.data.fill_(float("nan"))
     assert torch.isnan(module(torch.ones(4, 600))).all()
+
+
+@pytest.mark.parametrize("cls", [AHAF, LEAF])
+def test_native_backward_in_a_chain_matches_eager(cls):
+    # Between two ops the incoming gradient is a temporary, which the
+    # kernels overwrite with the input gradient.
+    module = make_module("ahaf" if cls is AHAF else "leaf", "channel", (8, 3, 100))
+    x = torch.randn(8, 3, 100)
+    results = {}
+    for backend in ("native", "eager"):
+        kernels.set_backend(backend)
+        try:
+            inp = x.clone().requires_grad_()
+            module.zero_grad(set_to_none=True)
+            (module(inp * 2.0) * 3.0).square().sum().backward()
+            results[backend] = [inp.grad] + [p.grad for p in module.parameters()]
+        finally:
+            kernels.set_backend("native")
+    for got, expected in zip(results["native"], results["eager"], strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [AHAF, LEAF])
+def test_native_backward_keeps_a_gradient_someone_holds(cls):
+    module = cls("silu")
+    x = torch.randn(8, 300, requires_grad=True)
+    y = module(x)
+    y.retain_grad()
+    kept = []
+    y.register_hook(kept.append)
+    (y * 3.0).sum().backward()
+    assert torch.equal(y.grad, torch.full_like(y, 3.0))
+    assert torch.equal(kept[0], torch.full_like(y, 3.0))
+    assert x.grad.data_ptr() != y.grad.data_ptr()
