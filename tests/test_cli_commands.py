@@ -102,8 +102,8 @@ def test_evaluate_json(trained):
     assert code == 0, stderr
     result = json.loads(stdout)
     assert result["images"] == 30
-    assert 0.0 <= result["accuracy"] <= 1.0
-    assert result["correct"] == round(result["accuracy"] * 30)
+    assert 0.0 <= result["accuracy_percent"] <= 100.0
+    assert result["correct"] == round(result["accuracy_percent"] * 30 / 100)
 
 
 def test_plot_forms_and_curves(trained, tmp_path):

@@ -592,7 +592,14 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(model, data.test, batch_size=args.batch_size, device=device)
     correct = int(round(result.accuracy * len(data.test)))
     if args.json:
-        print(json.dumps({"accuracy": result.accuracy, "loss": result.loss, "images": len(data.test), "correct": correct}))
+        # Percent, as in results.json and the tables.
+        record = {
+            "accuracy_percent": 100.0 * result.accuracy,
+            "loss": result.loss,
+            "images": len(data.test),
+            "correct": correct,
+        }
+        print(json.dumps(record))
     else:
         print(f"{args.checkpoint}: test accuracy {100 * result.accuracy:.2f}% ({correct}/{len(data.test)}), loss {result.loss:.4f}")
     return 0
