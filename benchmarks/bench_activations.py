@@ -2,10 +2,10 @@
 
 Measures forward plus backward of each family and granularity on float32
 tensors against ``torch.tanh`` (F-neuron) or ``F.silu`` (AHAF, LEAF) on the
-same tensor. The two run interleaved, ``--repeats`` times after warm-up;
-the table gives the median time of each and the median of the per-repeat
-ratios. The last column is the bytes that autograd
-keeps for backward, counted once per storage with
+same tensor, and AHAF started as ReLU against ``torch.relu``. The two run
+interleaved, ``--repeats`` times after warm-up; the table gives the median
+time of each and the median of the per-repeat ratios. The last column is
+the bytes that autograd keeps for backward, counted once per storage with
 ``torch.autograd.graph.saved_tensors_hooks``.
 
 The ``native`` backend compiles its C++ kernels before timing starts (once
@@ -31,6 +31,17 @@ from reactivate.activations import kernels
 __all__ = ["main"]
 
 SHAPES = {"64x512": (64, 512), "64x32x32x32": (64, 32, 32, 32)}
+
+# Each family and the torch activation it is timed against. "ahaf-relu" is
+# AHAF started as ReLU with the paper's gamma = 1e9, where the kernels take
+# their saturated shortcut.
+FAMILIES = ("fneuron", "ahaf", "leaf", "ahaf-relu")
+BASELINES = {
+    "fneuron": ("tanh", torch.tanh),
+    "ahaf": ("silu", F.silu),
+    "leaf": ("silu", F.silu),
+    "ahaf-relu": ("relu", torch.relu),
+}
 
 
 def _sync(device: torch.device) -> None:
@@ -100,6 +111,8 @@ def build(family: str, granularity: str, shape: tuple[int, ...], device: torch.d
         module = FNeuronActivation("tanh", **kwargs)
     elif family == "ahaf":
         module = AHAF("silu", **kwargs)
+    elif family == "ahaf-relu":
+        module = AHAF("relu", **kwargs)
     else:
         module = LEAF("silu", **kwargs)
     return module.to(device)
@@ -136,8 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     for shape_name in args.shapes.split(","):
         shape = SHAPES[shape_name]
         x = torch.randn(shape, device=device, requires_grad=True)
-        for family in ("fneuron", "ahaf", "leaf"):
-            native_name, native = ("tanh", torch.tanh) if family == "fneuron" else ("silu", F.silu)
+        for family in FAMILIES:
+            native_name, native = BASELINES[family]
             for granularity in args.granularities.split(","):
                 module = build(family, granularity, shape, device)
                 paths = [(b, module) for b in backends]

@@ -46,6 +46,7 @@ from torch import nn
 import reactivate
 from reactivate.activations import kernels
 from reactivate.models import KerasNet
+from reactivate.training import keep_freed_memory
 
 __all__ = ["main"]
 
@@ -157,12 +158,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--kernel-backend", help="backend of the adaptive activation kernels, such as eager or compiled (default: as set)"
     )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="keep freed memory in the process as the train, finetune and reproduce commands do "
+        "(reactivate.training.keep_freed_memory)",
+    )
     parser.add_argument("--output", type=Path, help="also write the Markdown report to this file")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.kernel_backend is not None:
         kernels.set_backend(args.kernel_backend)
+    kept = keep_freed_memory() if args.keep_freed_memory else False
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -188,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# KerasNet training-step cost",
         "",
-        f"Machine: {machine_description()}, device {device}, activation kernels: {kernels.get_backend()}.",
+        f"Machine: {machine_description()}, device {device}, activation kernels: {kernels.get_backend()}, "
+        f"freed memory kept by malloc: {'yes' if kept else 'no (glibc default)'}.",
         "",
         f"Command: `python benchmarks/{Path(__file__).name} {shlex.join(argv if argv is not None else sys.argv[1:])}`",
         "",

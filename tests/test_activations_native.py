@@ -294,10 +294,11 @@ def test_native_saturation_check_treats_nan_as_unsaturated():
 
 
 @pytest.mark.parametrize("cls", [AHAF, LEAF])
-def test_native_backward_in_a_chain_matches_eager(cls):
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_native_backward_in_a_chain_matches_eager(cls, granularity):
     # Between two ops the incoming gradient is a temporary, which the
     # kernels overwrite with the input gradient.
-    module = make_module("ahaf" if cls is AHAF else "leaf", "channel", (8, 3, 100))
+    module = make_module("ahaf" if cls is AHAF else "leaf", granularity, (8, 3, 100))
     x = torch.randn(8, 3, 100)
     results = {}
     for backend in ("native", "eager"):
@@ -325,3 +326,33 @@ def test_native_backward_keeps_a_gradient_someone_holds(cls):
     assert torch.equal(y.grad, torch.full_like(y, 3.0))
     assert torch.equal(kept[0], torch.full_like(y, 3.0))
     assert x.grad.data_ptr() != y.grad.data_ptr()
+
+
+@pytest.mark.parametrize("family", ["ahaf", "leaf", "fneuron"])
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_native_channels_last_input(family, granularity):
+    # Layer and channel sets walk a channels-last input as it is and give a
+    # channels-last output; neuron sets copy it first. All match eager.
+    shape = (3, 5, 4, 6)
+    module = make_module(family, granularity, shape)
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    native_results = forward_backward(module, x, grad, "native")
+    eager_results = forward_backward(module, x, grad, "eager")
+    names = ["output", "input grad"] + [name for name, _ in module.named_parameters()]
+    for name, got, expected in zip(names, native_results, eager_results, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5, msg=name)
+    if granularity != "neuron":
+        assert native_results[0].is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("family", ["ahaf", "leaf", "fneuron"])
+def test_native_layer_set_on_a_transposed_input(family):
+    module = make_module(family, "layer", (6, 7))
+    x = torch.randn(7, 6).t()
+    grad = torch.randn(7, 6).t()
+    native_results = forward_backward(module, x, grad, "native")
+    eager_results = forward_backward(module, x, grad, "eager")
+    for got, expected in zip(native_results, eager_results, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert native_results[0].stride() == x.stride()

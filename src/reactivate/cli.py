@@ -754,6 +754,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # build; the other commands run a few forward passes.
         if args.command in _TRAINING_COMMANDS:
             _select_kernels(args.kernels)
+            from .training.memory import keep_freed_memory
+
+            keep_freed_memory()
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = _show_warning

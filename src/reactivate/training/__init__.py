@@ -6,6 +6,7 @@ from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .errors import CheckpointError, ResumeMismatchError, TrainingDivergedError
 from .evaluate import EvalResult, evaluate
 from .loop import fit
+from .memory import keep_freed_memory
 from .model_file import load_model, load_model_weights, save_model
 from .results import EpochRecord, TrainResult
 
@@ -28,4 +29,5 @@ __all__ = [
     "CheckpointError",
     "ResumeMismatchError",
     "TrainingDivergedError",
+    "keep_freed_memory",
 ]

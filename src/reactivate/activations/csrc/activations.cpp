@@ -443,12 +443,14 @@ void leaf_backward_kernel(const T* g, const T* x, const T* p1, const T* p2, cons
 #pragma omp simd
               for (int64_t t = k; t < k + n; ++t) {
                 const int64_t j = j0 + t;
-                const LeafGrad<T> r = leaf_element<S>(gs[t], xs[t], p1[j], p2[j], clamp_finite(p3[j]));
+                // gxs may be gs (see input_grad_buffer): read before writing.
+                const T gv = gs[t];
+                const LeafGrad<T> r = leaf_element<S>(gv, xs[t], p1[j], p2[j], clamp_finite(p3[j]));
                 gxs[t] = r.gx;
                 g1[j] += r.g1;
                 g2[j] += r.g2;
                 g3[j] += r.g3;
-                g4[j] += gs[t];
+                g4[j] += gv;
               }
             });
       }
@@ -675,18 +677,45 @@ void fneuron_backward_kernel(const T* g, const T* x, const T* w, T* gx, T* gw, i
 // contiguous (parameters nearly always are), and a contiguous tensor of any
 // shape is already the flat array the kernels read.
 
-// A new contiguous tensor with the shape and options of `t`.
-at::Tensor empty_as(const at::Tensor& t) {
-  return at::empty(t.sizes(), t.options());
-}
-
 at::Tensor zeros_as(const at::Tensor& t) {
   return at::zeros(t.sizes(), t.options());
 }
 
-// The incoming gradient as a contiguous tensor of the input's dtype.
+// The input as the kernels walk it, and the layout of its parameter sets.
+// These inputs are used as they are: contiguous ones; any dense layout
+// when one parameter set covers everything (the kernels then walk memory
+// order, and the outputs get the input's strides); and 4-d channels-last
+// inputs with one set per channel, where the channel is the memory index
+// modulo C, as for one set per element of the innermost dimension. Other
+// inputs are copied to a contiguous tensor first.
+struct Walk {
+  at::Tensor x;
+  Layout L;
+};
+
+Walk walk_input(const at::Tensor& x, int64_t sets) {
+  if (x.is_contiguous()) {
+    return {x, make_layout(x, sets)};
+  }
+  if (sets == 1 && x.is_non_overlapping_and_dense()) {
+    return {x, Layout{x.numel(), 1, std::max<int64_t>(x.numel(), 1)}};
+  }
+  if (x.dim() == 4 && x.size(1) == sets && x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    return {x, Layout{x.numel(), sets, 1}};
+  }
+  at::Tensor dense = x.contiguous();
+  return {dense, make_layout(dense, sets)};
+}
+
+// The incoming gradient in the input's dtype and memory layout.
 at::Tensor grad_as(const at::Tensor& grad, const at::Tensor& x) {
-  return grad.scalar_type() == x.scalar_type() ? grad.contiguous() : grad.to(x.scalar_type()).contiguous();
+  at::Tensor g = grad.scalar_type() == x.scalar_type() ? grad : grad.to(x.scalar_type());
+  if (g.strides() == x.strides()) {
+    return g;
+  }
+  at::Tensor matched = at::empty_like(x);
+  matched.copy_(g);
+  return matched;
 }
 
 // The buffer that receives the input gradient. When the incoming gradient
@@ -698,20 +727,19 @@ at::Tensor grad_as(const at::Tensor& grad, const at::Tensor& x) {
 // faults of fresh memory.
 at::Tensor input_grad_buffer(const at::Tensor& g, const at::Tensor& x) {
   const bool reusable = g.use_count() == 1 && g.storage().use_count() == 1 && !g.requires_grad() &&
-                        g.scalar_type() == x.scalar_type() && g.sizes() == x.sizes() && g.is_contiguous() &&
-                        g.storage_offset() == 0 &&
+                        g.scalar_type() == x.scalar_type() && g.sizes() == x.sizes() &&
+                        g.strides() == x.strides() && g.storage_offset() == 0 &&
                         g.storage().nbytes() == static_cast<size_t>(g.numel()) * g.element_size();
-  return reusable ? g : empty_as(x);
+  return reusable ? g : at::empty_like(x);
 }
 
 at::Tensor ahaf_forward(const at::Tensor& x_in, const at::Tensor& beta_in, const at::Tensor& gamma_in) {
   check_inputs(x_in, {beta_in, gamma_in});
-  const at::Tensor x = x_in.contiguous();
   const at::Tensor beta = beta_in.contiguous();
   const at::Tensor gamma = gamma_in.contiguous();
   TORCH_CHECK(beta.numel() == gamma.numel(), "beta and gamma must have the same number of elements");
-  at::Tensor y = empty_as(x);
-  const Layout L = make_layout(x, beta.numel());
+  const auto [x, L] = walk_input(x_in, beta.numel());
+  at::Tensor y = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ahaf_forward", [&] {
     ahaf_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
                                   beta.const_data_ptr<scalar_t>(), gamma.const_data_ptr<scalar_t>(), L);
@@ -723,15 +751,14 @@ at::Tensor ahaf_forward(const at::Tensor& x_in, const at::Tensor& beta_in, const
 // reference to it, which input_grad_buffer may then reuse.
 std::vector<at::Tensor> ahaf_backward(at::Tensor grad_in, const at::Tensor& x_in, const at::Tensor& beta_in,
                                       const at::Tensor& gamma_in) {
-  const at::Tensor x = x_in.contiguous();
-  const at::Tensor g = grad_as(grad_in, x);
-  grad_in.reset();
   const at::Tensor beta = beta_in.contiguous();
   const at::Tensor gamma = gamma_in.contiguous();
+  const auto [x, L] = walk_input(x_in, beta.numel());
+  const at::Tensor g = grad_as(grad_in, x);
+  grad_in.reset();
   at::Tensor gx = input_grad_buffer(g, x);
   at::Tensor gbeta = zeros_as(beta);
   at::Tensor ggamma = zeros_as(gamma);
-  const Layout L = make_layout(x, beta.numel());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ahaf_backward", [&] {
     ahaf_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                                    beta.const_data_ptr<scalar_t>(), gamma.const_data_ptr<scalar_t>(),
@@ -744,13 +771,12 @@ std::vector<at::Tensor> ahaf_backward(at::Tensor grad_in, const at::Tensor& x_in
 at::Tensor leaf_forward(const at::Tensor& x_in, const at::Tensor& p1_in, const at::Tensor& p2_in,
                         const at::Tensor& p3_in, const at::Tensor& p4_in) {
   check_inputs(x_in, {p1_in, p2_in, p3_in, p4_in});
-  const at::Tensor x = x_in.contiguous();
   const at::Tensor p1 = p1_in.contiguous(), p2 = p2_in.contiguous(), p3 = p3_in.contiguous(),
                    p4 = p4_in.contiguous();
   TORCH_CHECK(p1.numel() == p2.numel() && p1.numel() == p3.numel() && p1.numel() == p4.numel(),
               "p1, p2, p3 and p4 must have the same number of elements");
-  at::Tensor y = empty_as(x);
-  const Layout L = make_layout(x, p1.numel());
+  const auto [x, L] = walk_input(x_in, p1.numel());
+  at::Tensor y = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaf_forward", [&] {
     leaf_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
                                   p1.const_data_ptr<scalar_t>(), p2.const_data_ptr<scalar_t>(),
@@ -761,13 +787,12 @@ at::Tensor leaf_forward(const at::Tensor& x_in, const at::Tensor& p1_in, const a
 
 std::vector<at::Tensor> leaf_backward(at::Tensor grad_in, const at::Tensor& x_in, const at::Tensor& p1_in,
                                       const at::Tensor& p2_in, const at::Tensor& p3_in, const at::Tensor& p4_in) {
-  const at::Tensor x = x_in.contiguous();
+  const at::Tensor p1 = p1_in.contiguous(), p2 = p2_in.contiguous(), p3 = p3_in.contiguous();
+  const auto [x, L] = walk_input(x_in, p1.numel());
   const at::Tensor g = grad_as(grad_in, x);
   grad_in.reset();
-  const at::Tensor p1 = p1_in.contiguous(), p2 = p2_in.contiguous(), p3 = p3_in.contiguous();
   at::Tensor gx = input_grad_buffer(g, x);
   at::Tensor g1 = zeros_as(p1), g2 = zeros_as(p2), g3 = zeros_as(p3), g4 = zeros_as(p4_in);
-  const Layout L = make_layout(x, p1.numel());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaf_backward", [&] {
     leaf_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                                    p1.const_data_ptr<scalar_t>(), p2.const_data_ptr<scalar_t>(),
@@ -782,10 +807,9 @@ at::Tensor fneuron_forward(const at::Tensor& x_in, const at::Tensor& weight_in, 
   check_inputs(x_in, {weight_in});
   TORCH_CHECK(weight_in.dim() >= 1 && weight_in.size(-1) >= 2, "weight must end in a dimension of at least 2 weights");
   const int64_t m = weight_in.size(-1);
-  const at::Tensor x = x_in.contiguous();
   const at::Tensor w = weight_in.contiguous();
-  at::Tensor y = empty_as(x);
-  const Layout L = make_layout(x, w.numel() / m);
+  const auto [x, L] = walk_input(x_in, w.numel() / m);
+  at::Tensor y = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fneuron_forward", [&] {
     fneuron_forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
                                      w.const_data_ptr<scalar_t>(), m, static_cast<scalar_t>(low),
@@ -797,13 +821,12 @@ at::Tensor fneuron_forward(const at::Tensor& x_in, const at::Tensor& weight_in, 
 std::vector<at::Tensor> fneuron_backward(const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& weight_in,
                                          double low, double inv_step, bool weight_grad) {
   const int64_t m = weight_in.size(-1);
-  const at::Tensor x = x_in.contiguous();
-  const at::Tensor g = grad_as(grad_in, x);
   const at::Tensor w = weight_in.contiguous();
-  at::Tensor gx = empty_as(x);
+  const auto [x, L] = walk_input(x_in, w.numel() / m);
+  const at::Tensor g = grad_as(grad_in, x);
+  at::Tensor gx = at::empty_like(x);
   // Without a weight gradient the kernel never writes gw, so it stays empty.
   at::Tensor gw = weight_grad ? zeros_as(w) : at::Tensor();
-  const Layout L = make_layout(x, w.numel() / m);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fneuron_backward", [&] {
     fneuron_backward_kernel<scalar_t>(g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                                       w.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(),
