@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.kernel_backend is not None:
         kernels.set_backend(args.kernel_backend)
-    kept = keep_freed_memory() if args.keep_freed_memory else False
+    memory_kept = keep_freed_memory() if args.keep_freed_memory else False
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         "# KerasNet training-step cost",
         "",
         f"Machine: {machine_description()}, device {device}, activation kernels: {kernels.get_backend()}, "
-        f"freed memory kept by malloc: {'yes' if kept else 'no (glibc default)'}.",
+        f"freed memory kept by malloc: {'yes' if memory_kept else 'no (glibc default)'}.",
         "",
         f"Command: `python benchmarks/{Path(__file__).name} {shlex.join(argv if argv is not None else sys.argv[1:])}`",
         "",

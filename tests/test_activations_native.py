@@ -257,8 +257,8 @@ def test_native_saturated_blocks_match_exact_blocks(family, granularity, dtype):
     # Started as ReLU (gamma = 1e9), sigmoid(gamma x) is exactly 0 or 1 for
     # these inputs, so the kernels take their step-function shortcut for
     # each block of 512 elements. A 0 in the first block sends that block
-    # through the exponential instead; the other elements of that block must
-    # come out with the same bits, and everything must match eager.
+    # through the exponential instead. The other elements of that block must
+    # come out with the same bits. Everything must match eager.
     shape = (2, 3, 1024) if granularity == "channel" else (2, 1024)
     size = None if granularity == "layer" else shape[1:]
     cls = AHAF if family == "ahaf" else LEAF

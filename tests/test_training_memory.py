@@ -47,5 +47,6 @@ def test_cli_reports_bad_environment_value_in_one_line(monkeypatch, tmp_path):
         code = main(["--kernels", "eager", "train", "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path / "run")])
     assert code == 1
     lines = stderr.getvalue().strip().splitlines()
-    assert len(lines) == 1 and ENV_VAR in lines[0], lines
+    assert len(lines) == 1, lines
+    assert ENV_VAR in lines[0]
     assert not (tmp_path / "run").exists()

@@ -673,8 +673,8 @@ void fneuron_backward_kernel(const T* g, const T* x, const T* w, T* gx, T* gw, i
 // Tensor-level functions
 
 // These functions run once per call, so they avoid dispatcher calls where
-// they can: contiguous() returns the tensor itself when it is already
-// contiguous (parameters nearly always are), and a contiguous tensor of any
+// they can. contiguous() returns the tensor itself when it is already
+// contiguous, as parameters nearly always are. A contiguous tensor of any
 // shape is already the flat array the kernels read.
 
 at::Tensor zeros_as(const at::Tensor& t) {
@@ -682,12 +682,12 @@ at::Tensor zeros_as(const at::Tensor& t) {
 }
 
 // The input as the kernels walk it, and the layout of its parameter sets.
-// These inputs are used as they are: contiguous ones; any dense layout
-// when one parameter set covers everything (the kernels then walk memory
-// order, and the outputs get the input's strides); and 4-d channels-last
-// inputs with one set per channel, where the channel is the memory index
-// modulo C, as for one set per element of the innermost dimension. Other
-// inputs are copied to a contiguous tensor first.
+// Three kinds of input are used as they are. Contiguous ones. Any dense
+// layout when one parameter set covers everything: the kernels then walk
+// memory order, and the outputs get the input's strides. And 4-d
+// channels-last inputs with one set per channel, where the channel is the
+// memory index modulo C, as for one set per element of the innermost
+// dimension. Other inputs are copied to a contiguous tensor first.
 struct Walk {
   at::Tensor x;
   Layout L;
@@ -718,13 +718,12 @@ at::Tensor grad_as(const at::Tensor& grad, const at::Tensor& x) {
   return matched;
 }
 
-// The buffer that receives the input gradient. When the incoming gradient
-// `g` is a temporary that nothing else references (no hook kept it, no
-// retain_grad, no view shares its storage) and is laid out exactly like the
-// input, the AHAF and LEAF kernels overwrite it: each element of g is read
-// before the input gradient is written to the same place. This saves one
-// input-sized allocation per call, which on the CPU also saves the page
-// faults of fresh memory.
+// The buffer that receives the input gradient. The AHAF and LEAF kernels
+// overwrite the incoming gradient `g` when nothing else references it (no
+// hook kept it, no retain_grad, no view shares its storage) and it is laid
+// out exactly like the input. Each element of g is read before the input
+// gradient is written to the same place. This saves one input-sized
+// allocation per call, and on the CPU the page faults of fresh memory.
 at::Tensor input_grad_buffer(const at::Tensor& g, const at::Tensor& x) {
   const bool reusable = g.use_count() == 1 && g.storage().use_count() == 1 && !g.requires_grad() &&
                         g.scalar_type() == x.scalar_type() && g.sizes() == x.sizes() &&
@@ -838,9 +837,9 @@ std::vector<at::Tensor> fneuron_backward(const at::Tensor& grad_in, const at::Te
 
 // ---------------------------------------------------------------------------
 // Autograd. Each op builds its backward node by hand, the way PyTorch's
-// generated code does for its own operators, instead of going through
-// torch::autograd::Function: that wrapper's bookkeeping (a context object,
-// output wrapping, view checks) cost more than the kernel itself on a 64x512
+// generated code does for its own operators. The torch::autograd::Function
+// wrapper was not used because its bookkeeping (a context object, output
+// wrapping, view checks) cost more than the kernel itself on a 64x512
 // input. The backward passes are not differentiable, so a second derivative
 // (backward with create_graph=True) raises an error.
 
@@ -853,7 +852,7 @@ void reject_double_backward() {
               "call reactivate.activations.set_backend('eager') for higher-order gradients");
 }
 
-// Base of the backward nodes: holds the saved input and parameters.
+// Base of the backward nodes, with the saved input and parameters.
 struct SavedInputsNode : public torch::autograd::Node {
   std::vector<SavedVariable> saved;
 
