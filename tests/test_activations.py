@@ -634,3 +634,25 @@ def test_zero_dim_input_gradients(family):
     expected = torch.autograd.grad(module.reference_forward(x), [x, *params])
     for grad, reference in zip(grads, expected):
         torch.testing.assert_close(grad, reference)
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop")
+@pytest.mark.parametrize("cls", [AHAF, LEAF, FNeuronActivation])
+def test_torch_func_grad_and_vmap(cls):
+    torch.manual_seed(0)
+    module = cls(granularity="channel", shape=(5,))
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = 2 * torch.randn(4, 5, 7)
+    grad = torch.func.grad(lambda inp: module(inp).square().sum())(x)
+    leaf = x.clone().requires_grad_()
+    module(leaf).square().sum().backward()
+    torch.testing.assert_close(grad, leaf.grad)
+    params = dict(module.named_parameters())
+    param_grads = torch.func.grad(lambda p: torch.func.functional_call(module, p, (x,)).sum())(params)
+    for name, p in module.named_parameters():
+        expected = torch.autograd.grad(module(x).sum(), p)[0]
+        torch.testing.assert_close(param_grads[name], expected, msg=name)
+    batched = torch.func.vmap(module)(x.unsqueeze(1).expand(4, 2, 5, 7))
+    torch.testing.assert_close(batched, module(x).unsqueeze(1).expand(4, 2, 5, 7))

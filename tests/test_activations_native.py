@@ -356,3 +356,18 @@ def test_native_layer_set_on_a_transposed_input(family):
     for got, expected in zip(native_results, eager_results, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert native_results[0].stride() == x.stride()
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop")
+@pytest.mark.parametrize("family", ["ahaf", "leaf", "fneuron"])
+def test_native_backend_under_torch_func(family):
+    # torch.func wraps its tensors, so the modules switch to the eager
+    # functions there; the results must match the native autograd ones.
+    module = make_module(family, "channel", (4, 5, 7))
+    x = 2 * torch.randn(4, 5, 7, generator=torch.Generator().manual_seed(6))
+    grad = torch.func.grad(lambda inp: module(inp).square().sum())(x)
+    leaf = x.clone().requires_grad_()
+    module(leaf).square().sum().backward()
+    torch.testing.assert_close(grad, leaf.grad, rtol=1e-5, atol=1e-5)
+    batched = torch.func.vmap(module)(x.unsqueeze(1).expand(4, 2, 5, 7))
+    torch.testing.assert_close(batched, module(x).unsqueeze(1).expand(4, 2, 5, 7), rtol=1e-5, atol=1e-5)

@@ -197,12 +197,22 @@ def ahaf_backward(
 
 
 class AHAFFunction(torch.autograd.Function):
-    """Autograd function of AHAF that saves only the input and the parameters."""
+    """Autograd function of AHAF that saves only the input and the parameters.
+
+    Its separate ``setup_context`` and generated vmap rule let
+    :func:`torch.func.grad`, :func:`torch.func.vjp` and
+    :func:`torch.func.vmap` run it; forward-mode AD is not supported.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, beta, gamma)
+    def forward(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
         return _run(ahaf_forward, x, beta, gamma)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(*inputs)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -270,12 +280,20 @@ def leaf_backward(
 
 
 class LEAFFunction(torch.autograd.Function):
-    """Autograd function of LEAF that saves only the input and the parameters."""
+    """Autograd function of LEAF that saves only the input and the parameters.
+
+    Runs under :mod:`torch.func` transforms as :class:`AHAFFunction` does.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x, p1, p2, p3, p4) -> torch.Tensor:
-        ctx.save_for_backward(x, p1, p2, p3, p4)
+    def forward(x, p1, p2, p3, p4) -> torch.Tensor:
         return _run(leaf_forward, x, p1, p2, p3, p4)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(*inputs)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -451,18 +469,25 @@ class FNeuronFunction(torch.autograd.Function):
     ``(*shape, m)``. Eager runs use the gather and scatter form. Compiled
     runs use the hinge form when ``m <= 32`` and ``few_sets`` is True (one
     set per layer or per channel). With one set per neuron, the hinge
-    form's many small reductions were slower than the scatter.
+    form's many small reductions were slower than the scatter. Runs under
+    :mod:`torch.func` transforms as :class:`AHAFFunction` does.
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x, weight, offsets, low: float, inv_step: float, few_sets: bool = True) -> torch.Tensor:
+    def forward(x, weight, offsets, low: float, inv_step: float, few_sets: bool = True) -> torch.Tensor:
+        if _use_hinge(weight, few_sets):
+            return _run(fneuron_forward_hinge, x, weight, low, inv_step)
+        return _run(fneuron_forward, x, weight, offsets, low, inv_step)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, offsets, low, inv_step, few_sets = inputs
         ctx.save_for_backward(x, weight, offsets)
         ctx.low = low
         ctx.inv_step = inv_step
         ctx.few_sets = few_sets
-        if _use_hinge(weight, few_sets):
-            return _run(fneuron_forward_hinge, x, weight, low, inv_step)
-        return _run(fneuron_forward, x, weight, offsets, low, inv_step)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -484,7 +509,7 @@ def _use_native(x: torch.Tensor, *params: torch.Tensor) -> bool:
     global _auto_native_ok
     if _backend != "native" and _backend != "auto":
         return False
-    if torch.compiler.is_compiling() or not native.supports(x, *params):
+    if torch.compiler.is_compiling() or _functorch_wrapped(x) or not native.supports(x, *params):
         return False
     if native.is_loaded():
         return True
@@ -502,6 +527,12 @@ def _use_native(x: torch.Tensor, *params: torch.Tensor) -> bool:
     return True
 
 
+def _functorch_wrapped(x: torch.Tensor) -> bool:
+    """Tell whether ``x`` is a tensor wrapped by a :mod:`torch.func` transform."""
+    check = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return check is not None and check(x)
+
+
 def native_ops_for(x: torch.Tensor, *params: torch.Tensor):
     """Return ``torch.ops.reactivate_native`` when this call runs on the native kernels, else None.
 
@@ -515,6 +546,10 @@ def native_ops_for(x: torch.Tensor, *params: torch.Tensor):
     if _backend == "eager" or _backend == "compiled":
         return None
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return None
+    if _functorch_wrapped(x):
+        # torch.func transforms wrap their tensors, which the C++ kernels
+        # cannot read; the eager functions support them.
         return None
     ops = native.loaded_ops()
     if ops is None:
