@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from reactivate import AHAF, LEAF, FNeuronActivation
 from reactivate.activations import kernels
 
+from benchmark_support import sync
+
 __all__ = ["main"]
 
 SHAPES = {"64x512": (64, 512), "64x32x32x32": (64, 32, 32, 32)}
@@ -44,17 +46,13 @@ BASELINES = {
 }
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def _one_step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, grad: torch.Tensor) -> float:
     """Return the seconds of one forward plus backward of ``fn`` on ``x``."""
-    _sync(x.device)
+    sync(x.device)
     start = time.perf_counter()
     fn(x).backward(grad)
-    _sync(x.device)
+    sync(x.device)
     seconds = time.perf_counter() - start
     x.grad = None
     return seconds

@@ -23,13 +23,9 @@ Run: ``python benchmarks/bench_augment.py [--output benchmarks/results/augment.m
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +33,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from reactivate.atomic_files import atomic_write_text
 from reactivate.data import RandomFlipTranslate
+
+from benchmark_support import machine_description, sync
 
 __all__ = ["main"]
 
@@ -57,10 +56,6 @@ class PerImageDataset(Dataset):
         return self.transform(self.images[index]), self.labels[index]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def time_batched(images: torch.Tensor, batch_size: int, repeats: int) -> list[float]:
     """Time passes of RandomFlipTranslate over ``images`` in slices of ``batch_size``."""
@@ -68,11 +63,11 @@ def time_batched(images: torch.Tensor, batch_size: int, repeats: int) -> list[fl
     generator = torch.Generator(device=images.device).manual_seed(0)
     times = []
     for i in range(repeats + 1):
-        _sync(images.device)
+        sync(images.device)
         start = time.perf_counter()
         for begin in range(0, len(images), batch_size):
             augment(images[begin : begin + batch_size], generator=generator)
-        _sync(images.device)
+        sync(images.device)
         if i > 0:
             times.append(time.perf_counter() - start)
     return times
@@ -98,22 +93,6 @@ def time_loader(dataset: Dataset, batch_size: int, workers: int, repeats: int) -
     return times
 
 
-def machine_description() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        pass
-    threads = torch.get_num_threads()
-    return f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, torch threads: {threads}"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as file:
-        file.write(text)
-    os.replace(file.name, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.output is not None:
-        write_atomically(args.output, report)
+        atomic_write_text(args.output, report)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,9 @@ Run: ``python benchmarks/bench_train_step.py [--output benchmarks/results/train_
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -45,8 +41,11 @@ from torch import nn
 
 import reactivate
 from reactivate.activations import kernels
+from reactivate.atomic_files import atomic_write_text
 from reactivate.models import KerasNet
 from reactivate.training import keep_freed_memory
+
+from benchmark_support import machine_description, sync
 
 __all__ = ["main"]
 
@@ -122,28 +121,6 @@ def make_step(name: str, device: torch.device, batch_size: int) -> tuple[Callabl
     return step, sum(p.numel() for p in parameters)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def machine_description() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        pass
-    threads = torch.get_num_threads()
-    return f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, torch threads: {threads}"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as file:
-        file.write(text)
-    os.replace(file.name, path)
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,11 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     for round_index in range(args.warmup_rounds + args.rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             for _ in range(args.steps):
                 steps[name]()
-            _sync(device)
+            sync(device)
             if round_index >= args.warmup_rounds:
                 per_round[name].append((time.perf_counter() - start) / args.steps)
         print(f"round {round_index + 1} of {args.warmup_rounds + args.rounds}", file=sys.stderr, flush=True)
@@ -230,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.output is not None:
-        write_atomically(args.output, report)
+        atomic_write_text(args.output, report)
 
 
 if __name__ == "__main__":
