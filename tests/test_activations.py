@@ -656,3 +656,18 @@ def test_torch_func_grad_and_vmap(cls):
         torch.testing.assert_close(param_grads[name], expected, msg=name)
     batched = torch.func.vmap(module)(x.unsqueeze(1).expand(4, 2, 5, 7))
     torch.testing.assert_close(batched, module(x).unsqueeze(1).expand(4, 2, 5, 7))
+
+
+@pytest.mark.parametrize("cls", [AHAF, LEAF, FNeuronActivation])
+def test_zero_dim_input_leaves_parameters_alone(cls):
+    module = cls()
+    before = [p.detach().clone() for p in module.parameters()]
+    x = torch.tensor(0.7, requires_grad=True)
+    y = module(x)
+    y.backward()
+    for p, saved in zip(module.parameters(), before, strict=True):
+        assert torch.equal(p.detach(), saved)
+    one = torch.tensor([0.7], requires_grad=True)
+    module(one).sum().backward()
+    torch.testing.assert_close(x.grad, one.grad[0])
+    torch.testing.assert_close(y.detach(), module(torch.tensor([0.7]))[0].detach())

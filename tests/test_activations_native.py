@@ -371,3 +371,44 @@ def test_native_backend_under_torch_func(family):
     torch.testing.assert_close(grad, leaf.grad, rtol=1e-5, atol=1e-5)
     batched = torch.func.vmap(module)(x.unsqueeze(1).expand(4, 2, 5, 7))
     torch.testing.assert_close(batched, module(x).unsqueeze(1).expand(4, 2, 5, 7), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["ahaf", "leaf", "fneuron"])
+def test_native_empty_batch_per_neuron(family):
+    module = make_module(family, "neuron", (0, 3, 4, 4))
+    x = torch.randn(0, 3, 4, 4)
+    grad = torch.randn(0, 3, 4, 4)
+    native_results = forward_backward(module, x, grad, "native")
+    eager_results = forward_backward(module, x, grad, "eager")
+    assert native_results[0].shape == (0, 3, 4, 4)
+    for got, expected in zip(native_results, eager_results, strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_native_forward_mode_ad_raises():
+    import torch.autograd.forward_ad as fwAD
+
+    for module in (AHAF(), LEAF(), FNeuronActivation()):
+        with fwAD.dual_level():
+            dual = fwAD.make_dual(torch.randn(5), torch.ones(5))
+            with pytest.raises(RuntimeError, match="forward-mode AD"):
+                module(dual)
+
+
+@pytest.mark.parametrize(("family", "shape"), [("ahaf", (200_000, 4)), ("leaf", (40_000, 8)), ("fneuron", (40_000, 8))])
+def test_native_per_element_sums_keep_precision(family, shape):
+    # With 2-d input and one set per channel, each parameter gradient sums
+    # one value per row. Against a float64 run, the float32 kernels must
+    # stay close to float32's own rounding, not drift with the batch size.
+    module = make_module(family, "channel", shape)
+    generator = torch.Generator().manual_seed(7)
+    x = 2 * torch.randn(shape, generator=generator)
+    grad = torch.randn(shape, generator=generator)
+    got = forward_backward(module, x, grad, "native")[2:]
+    reference = make_module(family, "channel", shape, dtype=torch.float64)
+    reference.load_state_dict(module.state_dict())
+    expected = forward_backward(reference, x.double(), grad.double(), "eager")[2:]
+    for name, g, e in zip([n for n, _ in module.named_parameters()], got, expected, strict=True):
+        error = ((g.double() - e).abs().max() / e.abs().max()).item()
+        assert error < 2e-6, (name, error)

@@ -337,7 +337,8 @@ def fneuron_forward(
     _, index, frac = _fneuron_position(x, low, inv_step, m, dtype)
     key = index if offsets is None else index + offsets
     left = weight.to(dtype).reshape(-1)[key]
-    return left.addcmul_(_slopes(weight, dtype)[key], frac).to(x.dtype)
+    # Out of place: with a 0-d input, indexing returns a view of the weight.
+    return left.addcmul(_slopes(weight, dtype)[key], frac).to(x.dtype)
 
 
 def fneuron_backward_elementwise(

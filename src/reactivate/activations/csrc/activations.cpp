@@ -94,6 +94,10 @@ Layout make_layout(const at::Tensor& x, int64_t sets) {
   if (sets == 1) {
     return {numel, 1, std::max<int64_t>(numel, 1)};
   }
+  if (numel == 0) {
+    // An empty batch: nothing to compute, and no shape left to check.
+    return {0, sets, 1};
+  }
   TORCH_CHECK(x.dim() >= 2, "expected an input with a batch dimension for ", sets, " parameter sets, got shape ", x.sizes());
   const int64_t batch = x.size(0);
   const int64_t per_sample = batch == 0 ? 0 : numel / batch;
@@ -238,6 +242,56 @@ inline void for_each_block(int64_t n, Check&& is_saturated, Body&& body) {
 }
 
 // ---------------------------------------------------------------------------
+// Parameter sums over the batch with one set per element.
+//
+// There the kernels add each row's terms straight into the gradient arrays.
+// Every kFlushRows rows those float sums move into double totals, so that a
+// long batch keeps about the precision of the per-block sums of the other
+// path instead of one float sum over every row.
+
+constexpr int64_t kFlushRows = 64;
+
+template <typename T>
+class RowSums {
+ public:
+  // `arrays` are this task's slices of the gradient arrays, `count` values
+  // each, zero on entry.
+  RowSums(std::initializer_list<T*> arrays, int64_t count)
+      : arrays_(arrays), count_(count), totals_(arrays_.size() * static_cast<size_t>(count), 0.0) {}
+
+  // Call after each row; moves the float sums into the totals every kFlushRows rows.
+  void row_done(int64_t row) {
+    if ((row + 1) % kFlushRows == 0) {
+      flush();
+    }
+  }
+
+  // Write the totals back into the gradient arrays.
+  void finish() {
+    flush();
+    for (size_t a = 0; a < arrays_.size(); ++a) {
+      for (int64_t i = 0; i < count_; ++i) {
+        arrays_[a][i] = static_cast<T>(totals_[a * count_ + i]);
+      }
+    }
+  }
+
+ private:
+  void flush() {
+    for (size_t a = 0; a < arrays_.size(); ++a) {
+      for (int64_t i = 0; i < count_; ++i) {
+        totals_[a * count_ + i] += arrays_[a][i];
+        arrays_[a][i] = T(0);
+      }
+    }
+  }
+
+  std::vector<T*> arrays_;
+  int64_t count_;
+  std::vector<double> totals_;
+};
+
+// ---------------------------------------------------------------------------
 // AHAF: beta * x * sigmoid(gamma * x)
 
 template <typename T>
@@ -286,6 +340,9 @@ void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma,
     const int64_t outer = L.sets == 0 ? 0 : L.numel / L.sets;
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
     at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
+      T* gb = gbeta + j0;
+      T* gc = ggamma + j0;
+      RowSums<T> sums({gb, gc}, j1 - j0);
       for (int64_t o = 0; o < outer; ++o) {
         const int64_t base = o * L.sets + j0;
         const T* xs = x + base;
@@ -293,8 +350,6 @@ void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma,
         T* gxs = gx + base;
         const T* b = beta + j0;
         const T* c = gamma + j0;
-        T* gb = gbeta + j0;
-        T* gc = ggamma + j0;
         for_each_block(
             j1 - j0, [&](int64_t k, int64_t n) { return saturated(xs + k, c + k, n); },
             [&](int64_t k, int64_t n, auto sig) {
@@ -310,7 +365,9 @@ void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma,
                 gxs[t] = gs[t] * b[t] * (s + cc * u);
               }
             });
+        sums.row_done(o);
       }
+      sums.finish();
     });
     return;
   }
@@ -431,6 +488,7 @@ void leaf_backward_kernel(const T* g, const T* x, const T* p1, const T* p2, cons
     const int64_t outer = L.sets == 0 ? 0 : L.numel / L.sets;
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
     at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
+      RowSums<T> sums({g1 + j0, g2 + j0, g3 + j0, g4 + j0}, j1 - j0);
       for (int64_t o = 0; o < outer; ++o) {
         const int64_t base = o * L.sets + j0;
         const T* xs = x + base;
@@ -453,7 +511,9 @@ void leaf_backward_kernel(const T* g, const T* x, const T* p1, const T* p2, cons
                 g4[j] += gv;
               }
             });
+        sums.row_done(o);
       }
+      sums.finish();
     });
     return;
   }
@@ -583,6 +643,7 @@ void fneuron_backward_kernel(const T* g, const T* x, const T* w, T* gx, T* gw, i
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(outer, 1));
     at::parallel_for(0, L.sets, grain, [&](int64_t j0, int64_t j1) {
       BinBlock<T> b;
+      RowSums<T> sums({weight_grad ? gw + j0 * m : nullptr}, weight_grad ? (j1 - j0) * m : 0);
       for (int64_t o = 0; o < outer; ++o) {
         for (int64_t s0 = j0; s0 < j1; s0 += kBlock) {
           const int64_t n = std::min(kBlock, j1 - s0);
@@ -601,7 +662,9 @@ void fneuron_backward_kernel(const T* g, const T* x, const T* w, T* gx, T* gw, i
             }
           }
         }
+        sums.row_done(o);
       }
+      sums.finish();
     });
     return;
   }
@@ -878,6 +941,16 @@ struct SavedInputsNode : public torch::autograd::Node {
   }
 };
 
+// The ops define no forward-mode derivative, so a dual tensor must not pass
+// through them without notice.
+void reject_forward_ad(std::initializer_list<at::Tensor> inputs) {
+  for (const auto& t : inputs) {
+    TORCH_CHECK(!t._fw_grad(/*level=*/0).defined(),
+                "forward-mode AD (jvp) is not supported by the adaptive activations; use reverse mode "
+                "(backward, torch.func.grad or torch.func.vjp)");
+  }
+}
+
 // Attach `node` as the grad_fn of `y` when any input requires a gradient.
 // `inputs` are the differentiable inputs in the order backward returns them.
 template <typename NodeT>
@@ -946,6 +1019,7 @@ struct FNeuronNativeBackward : public SavedInputsNode {
 };
 
 at::Tensor ahaf_op(const at::Tensor& x, const at::Tensor& beta, const at::Tensor& gamma) {
+  reject_forward_ad({x, beta, gamma});
   at::Tensor y;
   {
     // The kernels' own tensor calls (empty_like, contiguous) need no autograd.
@@ -958,6 +1032,7 @@ at::Tensor ahaf_op(const at::Tensor& x, const at::Tensor& beta, const at::Tensor
 
 at::Tensor leaf_op(const at::Tensor& x, const at::Tensor& p1, const at::Tensor& p2, const at::Tensor& p3,
                    const at::Tensor& p4) {
+  reject_forward_ad({x, p1, p2, p3, p4});
   at::Tensor y;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
@@ -968,6 +1043,7 @@ at::Tensor leaf_op(const at::Tensor& x, const at::Tensor& p1, const at::Tensor& 
 }
 
 at::Tensor fneuron_op(const at::Tensor& x, const at::Tensor& weight, double low, double inv_step) {
+  reject_forward_ad({x, weight});
   at::Tensor y;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
