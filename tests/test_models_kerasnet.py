@@ -191,3 +191,17 @@ def test_invalid_arguments(kwargs, message):
 def test_build_model_invalid(config, message):
     with pytest.raises(ValueError, match=message):
         build_model(config)
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 1, 3, 32, 32)])
+def test_rejects_input_without_batch_of_images(shape):
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        KerasNet()(torch.rand(shape))
+
+
+def test_channels_last_matches_contiguous_input():
+    torch.manual_seed(0)
+    model = KerasNet().eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model(x.contiguous(memory_format=torch.channels_last)))

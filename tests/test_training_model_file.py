@@ -69,6 +69,8 @@ def test_foreign_file_error(tmp_path):
     with pytest.raises(CheckpointError, match="is not a readable model file") as raised:
         load_model(path)
     assert "\n" not in str(raised.value)
+    # torch's advice to load with weights_only=False must not reach the user.
+    assert "weights_only` set to `False" not in str(raised.value)
 
 
 def test_training_checkpoint_is_not_model_file(tmp_path):
@@ -106,3 +108,9 @@ def test_failed_write_keeps_old_file(tmp_path):
         atomic_write(path, write_then_fail)
     assert path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+def test_save_model_swapped_arguments(tmp_path):
+    with pytest.raises(ReactivateError, match=r"save_model\(path, model\)"):
+        save_model(KerasNet(), tmp_path / "model.pt")
+    assert not (tmp_path / "model.pt").exists()

@@ -187,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--kernels", choices=BACKENDS, default="auto",
         help=(
-            "activation kernels: auto builds the fused C++ CPU kernels once (about 35 s, then cached) "
-            "and falls back to eager if no compiler is found (default: auto)"
+            "activation kernels of the train, finetune and reproduce commands (the others run a few "
+            "forward passes with the eager ones): auto builds the fused C++ CPU kernels once (about "
+            "35 s, then cached) and falls back to eager if no compiler is found (default: auto)"
         ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -226,6 +226,12 @@ class KerasNet(nn.Module):
         return copy.deepcopy(self._model_config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # An fx Proxy has no fixed rank, so only real tensors are checked.
+        if isinstance(x, torch.Tensor) and x.dim() != 4:
+            raise ValueError(
+                f"KerasNet expects a batch of images of shape (N, C, H, W), got shape {tuple(x.shape)}; "
+                "add a batch dimension with x.unsqueeze(0)"
+            )
         # The convolutional part runs in channels-last layout (see the note
         # in the class docstring).
         x = x.contiguous(memory_format=torch.channels_last)

@@ -59,9 +59,18 @@ def safe_load(path: str | os.PathLike, *, kind: str, map_location: Any = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several unrelated types for foreign files
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        # A rejected weights_only load explains itself on the "WeightsUnpickler error" line.
-        detail = [line for line in lines if line.startswith("WeightsUnpickler error")]
-        reason = (detail or lines or [type(error).__name__])[0]
+        # A rejected weights_only load gives its reason after the line with
+        # "WeightsUnpickler error". Its other lines advise weights_only=False,
+        # which the CLI never does, so they are left out.
+        reason = type(error).__name__
+        for index, line in enumerate(lines):
+            if "WeightsUnpickler error" in line:
+                after = line.split("WeightsUnpickler error:", 1)[-1].strip()
+                reason = after or (lines[index + 1] if index + 1 < len(lines) else reason)
+                break
+        else:
+            plain = [line for line in lines if "weights_only" not in line]
+            reason = plain[0] if plain else reason
         raise CheckpointError(
             f"{str(path)!r} is not a readable {kind}: it is not a PyTorch checkpoint, is truncated, "
             f"or holds objects that weights_only loading rejects ({reason})"

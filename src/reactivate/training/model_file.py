@@ -85,6 +85,8 @@ def save_model(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] 
         >>> model, meta = load_model("best.pt")
     """
     model = _unwrap(model)
+    if isinstance(path, nn.Module) and isinstance(model, (str, os.PathLike)):
+        raise ReactivateError("save_model takes the path first: call save_model(path, model)")
     if not isinstance(getattr(model, "model_config", None), dict):
         raise ReactivateError(
             f"{type(model).__name__} has no model_config dict, so its architecture cannot be rebuilt; "
