@@ -42,9 +42,9 @@ def keep_freed_memory(pad_mib: int | None = None) -> bool:
     """Ask glibc to keep up to ``pad_mib`` MiB of freed memory for reuse.
 
     Two settings: a pad of freed memory kept at the top of the heap, and
-    a fixed mmap threshold of 32 MiB, so that blocks up to that size come
-    from the heap and are reused instead of being mapped afresh (setting
-    the pad alone turns off glibc's adaptive threshold). The process may
+    a fixed mmap threshold of 32 MiB. Blocks up to that size then come from
+    the heap and are reused instead of being mapped afresh; setting the pad
+    alone turns off glibc's adaptive threshold. The process may
     then hold up to ``pad_mib`` MiB more resident memory than it uses. The
     settings apply to the whole process. The ``train``, ``finetune`` and
     ``reproduce`` commands call this once at start.
