@@ -33,10 +33,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from reactivate.atomic_files import atomic_write_text
 from reactivate.data import RandomFlipTranslate
 
-from benchmark_support import machine_description, sync
+from benchmark_support import emit_report, machine_description, sync
 
 __all__ = ["main"]
 
@@ -150,10 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(
             f"| {name} | {workers} | {1e3 * seconds:.1f} | {args.images / seconds:,.0f} | {seconds / batched:.1f}x |"
         )
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.output is not None:
-        atomic_write_text(args.output, report)
+    emit_report(lines, args.output)
 
 
 if __name__ == "__main__":

@@ -41,11 +41,10 @@ from torch import nn
 
 import reactivate
 from reactivate.activations import kernels
-from reactivate.atomic_files import atomic_write_text
 from reactivate.models import KerasNet
 from reactivate.training import keep_freed_memory
 
-from benchmark_support import machine_description, sync
+from benchmark_support import emit_report, machine_description, sync
 
 __all__ = ["main"]
 
@@ -204,10 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(
             f"| {label} | {median:.3f}x | {min(ratios):.2f} - {max(ratios):.2f} | {published_text} | {target_text} |"
         )
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.output is not None:
-        atomic_write_text(args.output, report)
+    emit_report(lines, args.output)
 
 
 if __name__ == "__main__":

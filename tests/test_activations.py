@@ -659,7 +659,7 @@ def test_torch_func_grad_and_vmap(cls):
 
 
 @pytest.mark.parametrize("cls", [AHAF, LEAF, FNeuronActivation])
-def test_zero_dim_input_leaves_parameters_alone(cls):
+def test_zero_dim_input_keeps_parameters(cls):
     module = cls()
     before = [p.detach().clone() for p in module.parameters()]
     x = torch.tensor(0.7, requires_grad=True)
@@ -667,7 +667,7 @@ def test_zero_dim_input_leaves_parameters_alone(cls):
     y.backward()
     for p, saved in zip(module.parameters(), before, strict=True):
         assert torch.equal(p.detach(), saved)
-    one = torch.tensor([0.7], requires_grad=True)
-    module(one).sum().backward()
-    torch.testing.assert_close(x.grad, one.grad[0])
+    single = torch.tensor([0.7], requires_grad=True)
+    module(single).sum().backward()
+    torch.testing.assert_close(x.grad, single.grad[0])
     torch.testing.assert_close(y.detach(), module(torch.tensor([0.7]))[0].detach())

@@ -282,7 +282,7 @@ def test_native_saturated_blocks_match_exact_blocks(family, granularity, dtype):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5, msg=name)
 
 
-def test_native_saturation_check_treats_nan_as_unsaturated():
+def test_native_saturation_nan_unsaturated():
     module = AHAF("relu", gamma=1e9)
     x = torch.full((2, 600), 0.5)
     x[0, 3] = float("nan")
@@ -295,7 +295,7 @@ def test_native_saturation_check_treats_nan_as_unsaturated():
 
 @pytest.mark.parametrize("cls", [AHAF, LEAF])
 @pytest.mark.parametrize("granularity", GRANULARITIES)
-def test_native_backward_in_a_chain_matches_eager(cls, granularity):
+def test_native_chained_backward_matches_eager(cls, granularity):
     # Between two ops the incoming gradient is a temporary, which the
     # kernels overwrite with the input gradient.
     module = make_module("ahaf" if cls is AHAF else "leaf", granularity, (8, 3, 100))
@@ -315,16 +315,16 @@ def test_native_backward_in_a_chain_matches_eager(cls, granularity):
 
 
 @pytest.mark.parametrize("cls", [AHAF, LEAF])
-def test_native_backward_keeps_a_gradient_someone_holds(cls):
+def test_native_backward_keeps_held_gradient(cls):
     module = cls("silu")
     x = torch.randn(8, 300, requires_grad=True)
     y = module(x)
     y.retain_grad()
-    kept = []
-    y.register_hook(kept.append)
+    held = []
+    y.register_hook(held.append)
     (y * 3.0).sum().backward()
     assert torch.equal(y.grad, torch.full_like(y, 3.0))
-    assert torch.equal(kept[0], torch.full_like(y, 3.0))
+    assert torch.equal(held[0], torch.full_like(y, 3.0))
     assert x.grad.data_ptr() != y.grad.data_ptr()
 
 
@@ -347,7 +347,7 @@ def test_native_channels_last_input(family, granularity):
 
 
 @pytest.mark.parametrize("family", ["ahaf", "leaf", "fneuron"])
-def test_native_layer_set_on_a_transposed_input(family):
+def test_native_layer_transposed_input(family):
     module = make_module(family, "layer", (6, 7))
     x = torch.randn(7, 6).t()
     grad = torch.randn(7, 6).t()

@@ -41,12 +41,12 @@ def test_rejects_bad_environment_value(monkeypatch, text):
         keep_freed_memory()
 
 
-def test_empty_environment_value_means_default(monkeypatch):
+def test_empty_environment_value_default(monkeypatch):
     monkeypatch.setenv(ENV_VAR, " ")
     assert keep_freed_memory() is GLIBC
 
 
-def test_cli_reports_bad_environment_value_in_one_line(monkeypatch, tmp_path):
+def test_cli_bad_environment_value_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV_VAR, "lots")
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):

@@ -128,7 +128,7 @@ class AHAF(AdaptiveActivation):
         gamma = self._broadcast(gamma, x)
         if plain_ops_requested():
             return kernels.ahaf_forward(x, beta, gamma)
-        return kernels.ahaf(x, beta, gamma)
+        return kernels.AHAFFunction.apply(x, beta, gamma)
 
     def error_bound(self, interval: tuple[float, float] = (-4.0, 4.0)) -> ErrorBound:
         """Return the max abs error of the start parameters against the original.

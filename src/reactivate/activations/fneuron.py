@@ -172,16 +172,16 @@ class FNeuronActivation(AdaptiveActivation):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         weight = self.weight
+        low, inv_step = self.interval[0], 1.0 / self.step
         ops = kernels.native_ops_for(x, weight)
         if ops is not None:
-            return ops.fneuron(x, weight, self.interval[0], 1.0 / self.step)
+            return ops.fneuron(x, weight, low, inv_step)
         offsets = None if self.offsets is None else self._broadcast(self.offsets, x)
-        weight = self._broadcast(self.weight, x, suffix=1)
-        low, inv_step = self.interval[0], 1.0 / self.step
+        weight = self._broadcast(weight, x, suffix=1)
         if plain_ops_requested():
             return kernels.fneuron_forward(x, weight, offsets, low, inv_step)
         few_sets = self.granularity != "neuron"
-        return kernels.fneuron(x, weight, offsets, low, inv_step, few_sets)
+        return kernels.FNeuronFunction.apply(x, weight, offsets, low, inv_step, few_sets)
 
     def error_bound(self, interval: tuple[float, float] | None = None) -> ErrorBound:
         """Return the max abs error of the start weights against the original.

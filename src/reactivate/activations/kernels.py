@@ -505,80 +505,67 @@ class FNeuronFunction(torch.autograd.Function):
 # -- backend dispatch --------------------------------------------------------
 
 
-def _use_native(x: torch.Tensor, *params: torch.Tensor) -> bool:
-    """Return True when this call runs on the native kernels, which are built on first use."""
-    global _auto_native_ok
-    if _backend != "native" and _backend != "auto":
-        return False
-    if torch.compiler.is_compiling() or _functorch_wrapped(x) or not native.supports(x, *params):
-        return False
-    if native.is_loaded():
-        return True
-    if _backend == "native":
-        native.load()
-        return True
-    if not _auto_native_ok:
-        return False
-    try:
-        native.load()
-    except native.NativeBuildError as error:
-        _auto_native_ok = False
-        warnings.warn(f"{error}; the 'auto' backend uses the eager kernels instead", RuntimeWarning, stacklevel=3)
-        return False
-    return True
-
-
 def _functorch_wrapped(x: torch.Tensor) -> bool:
     """Tell whether ``x`` is a tensor wrapped by a :mod:`torch.func` transform."""
     check = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
     return check is not None and check(x)
 
 
+def _load_native():
+    """Build or load the native kernels on the first native call of the process.
+
+    Returns ``torch.ops.reactivate_native``, or None when the ``"auto"``
+    backend cannot build them. In that case it warns once, and eager is used
+    from then on.
+    """
+    global _auto_native_ok
+    if _backend == "native":
+        return native.load()
+    if not _auto_native_ok:
+        return None
+    try:
+        return native.load()
+    except native.NativeBuildError as error:
+        _auto_native_ok = False
+        warnings.warn(f"{error}; the 'auto' backend uses the eager kernels instead", RuntimeWarning, stacklevel=4)
+        return None
+
+
 def native_ops_for(x: torch.Tensor, *params: torch.Tensor):
     """Return ``torch.ops.reactivate_native`` when this call runs on the native kernels, else None.
 
-    The modules call this first in every forward pass, so the common "no"
-    answers come from a string comparison and a few flag reads. Tracing,
-    :func:`torch.compile` and :func:`torch.export` (which both ONNX
-    exporters go through) always get None, so they record plain
-    operations. ``params`` may have any of the modules' own shapes; the
-    native ops read the parameter layout from the number of sets.
+    Every forward pass calls this first, so the usual "no" comes from a
+    string comparison and a few flag reads. Tracing, :func:`torch.compile`,
+    :func:`torch.export` (which both ONNX exporters go through) and
+    :mod:`torch.func` transforms always get None: they need the plain or
+    eager operations, because the C++ kernels are opaque to tracing and
+    cannot read wrapped tensors. ``params`` may have any of the modules'
+    own shapes, because the native ops read the parameter layout from the
+    number of sets.
     """
     if _backend == "eager" or _backend == "compiled":
         return None
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
         return None
-    if _functorch_wrapped(x):
-        # torch.func transforms wrap their tensors, which the C++ kernels
-        # cannot read; the eager functions support them.
+    if _functorch_wrapped(x) or not native.supports(x, *params):
         return None
     ops = native.loaded_ops()
-    if ops is None:
-        # First call of the process: build or load the kernels, or fall back.
-        return native.load() if _use_native(x, *params) else None
-    # The checks of native.supports, written out here because this runs on
-    # every forward call. The C++ op itself rejects parameters on another
-    # device with a clear message.
-    dtype = x.dtype
-    if (dtype is not torch.float32 and dtype is not torch.float64) or not x.is_cpu:
-        return None
-    for p in params:
-        if p.dtype is not dtype:
-            return None
-    return ops
+    return ops if ops is not None else _load_native()
 
 
 def ahaf(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     """Apply AHAF with autograd on the selected backend; parameters broadcast against ``x``."""
-    if _use_native(x, beta, gamma):
-        return native.ahaf(x, beta, gamma)
+    ops = native_ops_for(x, beta, gamma)
+    if ops is not None:
+        return ops.ahaf(x, beta, gamma)
     return AHAFFunction.apply(x, beta, gamma)
 
 
 def leaf(x: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, p3: torch.Tensor, p4: torch.Tensor) -> torch.Tensor:
     """Apply LEAF with autograd on the selected backend; parameters broadcast against ``x``."""
-    if _use_native(x, p1, p2, p3, p4):
-        return native.leaf(x, p1, p2, p3, p4)
+    ops = native_ops_for(x, p1, p2, p3, p4)
+    if ops is not None:
+        return ops.leaf(x, p1, p2, p3, p4)
     return LEAFFunction.apply(x, p1, p2, p3, p4)
 
 
@@ -595,6 +582,7 @@ def fneuron(
     Arguments as for :class:`FNeuronFunction`; the native kernels read the
     weight layout from ``weight`` and do not need ``offsets``.
     """
-    if _use_native(x, weight):
-        return native.fneuron(x, weight, low, inv_step)
+    ops = native_ops_for(x, weight)
+    if ops is not None:
+        return ops.fneuron(x, weight, low, inv_step)
     return FNeuronFunction.apply(x, weight, offsets, low, inv_step, few_sets)

@@ -121,7 +121,7 @@ class LEAF(AdaptiveActivation):
         params = self._parameters_for(x)
         if plain_ops_requested():
             return kernels.leaf_forward(x, *params)
-        return kernels.leaf(x, *params)
+        return kernels.LEAFFunction.apply(x, *params)
 
     def error_bound(self, interval: tuple[float, float] = (-4.0, 4.0)) -> ErrorBound:
         """Return the max abs error of the start parameters against the original.

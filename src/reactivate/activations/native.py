@@ -136,17 +136,17 @@ def is_loaded() -> bool:
 def supports(x: torch.Tensor, *params: torch.Tensor) -> bool:
     """Check whether the native kernels can run on ``x`` with these parameters.
 
-    True for a float32 or float64 CPU input whose parameters are CPU tensors
-    of the same dtype. Half-precision inputs are left to the eager path,
-    which computes them in float32.
+    True for a float32 or float64 CPU input whose parameters have the same
+    dtype. Half-precision inputs are left to the eager path, which computes
+    them in float32. Parameters on another device are not checked here,
+    because this runs on every forward call. The C++ op rejects them with a
+    clear message.
     """
-    # Plain loops and Tensor.is_cpu keep this check cheap, because it runs
-    # on every forward call.
     dtype = x.dtype
-    if not x.is_cpu or (dtype is not torch.float32 and dtype is not torch.float64):
+    if (dtype is not torch.float32 and dtype is not torch.float64) or not x.is_cpu:
         return False
     for p in params:
-        if p.dtype is not dtype or not p.is_cpu:
+        if p.dtype is not dtype:
             return False
     return True
 

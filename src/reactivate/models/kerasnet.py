@@ -229,8 +229,8 @@ class KerasNet(nn.Module):
         # An fx Proxy has no fixed rank, so only real tensors are checked.
         if isinstance(x, torch.Tensor) and x.dim() != 4:
             raise ValueError(
-                f"KerasNet expects a batch of images of shape (N, C, H, W), got shape {tuple(x.shape)}; "
-                "add a batch dimension with x.unsqueeze(0)"
+                f"input of shape {tuple(x.shape)} is invalid for KerasNet; give a batch of images of shape "
+                "(N, C, H, W), adding a batch dimension with x.unsqueeze(0) if needed"
             )
         # The convolutional part runs in channels-last layout (see the note
         # in the class docstring).

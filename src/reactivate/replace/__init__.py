@@ -25,7 +25,7 @@
     to check that the rewritten model computes what the original did. The
     forward of ``torch.nn`` classes (such as ``nn.TransformerEncoderLayer``,
     which calls ``F.relu`` itself) is never rewritten. A rewritten module
-    holds a generated ``forward`` that pickling cannot store, so save such
+    contains a generated ``forward`` that pickling cannot store, so save such
     models as a state dict plus :func:`replacement_spec` (``copy.deepcopy``
     works). ``nn.DataParallel`` replicas would share the generated forward
     of the original module, so use ``DistributedDataParallel`` with a

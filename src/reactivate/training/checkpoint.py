@@ -59,9 +59,9 @@ def safe_load(path: str | os.PathLike, *, kind: str, map_location: Any = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several unrelated types for foreign files
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        # A rejected weights_only load gives its reason after the line with
-        # "WeightsUnpickler error". Its other lines advise weights_only=False,
-        # which the CLI never does, so they are left out.
+        # A rejected weights_only load states its reason after "WeightsUnpickler
+        # error". Its other lines advise weights_only=False, which the CLI
+        # never uses, so they are left out.
         reason = type(error).__name__
         for index, line in enumerate(lines):
             if "WeightsUnpickler error" in line:

@@ -2,7 +2,7 @@
 
 PyTorch's CPU tensors come from the C library's ``malloc``. With glibc's
 default settings, the memory a training step frees at the top of the heap
-goes back to the operating system, and the next step asks for it again, so
+goes back to the operating system, and the next step requests it again, so
 every step pays page faults and the zeroing of fresh pages. Which steps
 suffer depends on the order of allocations: in
 ``benchmarks/bench_train_step.py`` a KerasNet step with AHAF at every site
@@ -43,8 +43,9 @@ def keep_freed_memory(pad_mib: int | None = None) -> bool:
 
     Two settings: a pad of freed memory kept at the top of the heap, and
     a fixed mmap threshold of 32 MiB. Blocks up to that size then come from
-    the heap and are reused instead of being mapped afresh; setting the pad
-    alone turns off glibc's adaptive threshold. The process may
+    the heap and are reused instead of being mapped afresh. The threshold
+    must be set because setting the pad alone turns off glibc's adaptive
+    threshold. The process may
     then hold up to ``pad_mib`` MiB more resident memory than it uses. The
     settings apply to the whole process. The ``train``, ``finetune`` and
     ``reproduce`` commands call this once at start.

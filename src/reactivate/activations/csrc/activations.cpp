@@ -147,12 +147,40 @@ int64_t reduction_chunks(int64_t numel) {
   return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), by_size));
 }
 
+// Sum K values per parameter set over the runs of L, for layouts where a
+// run of elements shares one set. body(i0, i1, set, acc) handles one run
+// and adds its K sums to acc[0..K). Each chunk keeps its own double
+// partial sums, and these are added in chunk order, so that every call with
+// the same thread count gives the same bits. outs[k][set] receives the totals.
+template <int K, typename T, typename Body>
+void reduce_runs(const Layout& L, T* const (&outs)[K], Body&& body) {
+  const int64_t chunks = reduction_chunks(L.numel);
+  std::vector<double> partial(static_cast<size_t>(chunks * L.sets * K), 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      const int64_t begin = L.numel * chunk / chunks;
+      const int64_t end = L.numel * (chunk + 1) / chunks;
+      double* chunk_sums = partial.data() + chunk * L.sets * K;
+      for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) { body(i0, i1, set, chunk_sums + set * K); });
+    }
+  });
+  for (int64_t set = 0; set < L.sets; ++set) {
+    for (int k = 0; k < K; ++k) {
+      double total = 0.0;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        total += partial[(chunk * L.sets + set) * K + k];
+      }
+      outs[k][set] = static_cast<T>(total);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Saturated sigmoids.
 //
 // AHAF and LEAF started as ReLU use a slope such as gamma = 1e9, so that
 // sigmoid(gamma x) is exactly 0 or 1 for nearly every input. The kernels
-// below split each run into blocks; a block where every z = gamma x lies
+// below split each run into blocks. A block where every z = gamma x lies
 // beyond the thresholds of Saturation<T> evaluates the same formulas with
 // a step function in place of the exponential. Beyond those thresholds
 // sigmoid() already returns exactly 0 or 1, so the results are the same
@@ -191,7 +219,7 @@ struct StepSigmoid {
 
 constexpr int64_t kSatBlock = 512;
 
-// 1 when sigmoid(z) is not exactly 0 or 1 at z; NaN counts as such.
+// 1 when sigmoid(z) is not exactly 0 or 1 at z, and for a NaN z.
 template <typename T>
 inline int64_t unsaturated(T z) {
   return !(z <= Saturation<T>::low || z >= Saturation<T>::high);
@@ -259,7 +287,7 @@ class RowSums {
   RowSums(std::initializer_list<T*> arrays, int64_t count)
       : arrays_(arrays), count_(count), totals_(arrays_.size() * static_cast<size_t>(count), 0.0) {}
 
-  // Call after each row; moves the float sums into the totals every kFlushRows rows.
+  // Record that a row is done. Every kFlushRows rows, the float sums move into the totals.
   void row_done(int64_t row) {
     if ((row + 1) % kFlushRows == 0) {
       flush();
@@ -371,50 +399,32 @@ void ahaf_backward_kernel(const T* g, const T* x, const T* beta, const T* gamma,
     });
     return;
   }
-  const int64_t chunks = reduction_chunks(L.numel);
-  std::vector<double> partial(static_cast<size_t>(chunks * L.sets * 2), 0.0);
-  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      const int64_t begin = L.numel * chunk / chunks;
-      const int64_t end = L.numel * (chunk + 1) / chunks;
-      double* acc = partial.data() + chunk * L.sets * 2;
-      for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
-        const T b = beta[set];
-        const T c = clamp_finite(gamma[set]);
-        const T* xs = x + i0;
-        const T* gs = g + i0;
-        T* gxs = gx + i0;
-        for_each_block(
-            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, c, n); },
-            [&](int64_t o, int64_t n, auto sig) {
-              using S = decltype(sig);
-              T sum_beta = 0;
-              T sum_gamma = 0;
+  T* const outs[2] = {gbeta, ggamma};
+  reduce_runs<2>(L, outs, [&](int64_t i0, int64_t i1, int64_t set, double* acc) {
+    const T b = beta[set];
+    const T c = clamp_finite(gamma[set]);
+    const T* xs = x + i0;
+    const T* gs = g + i0;
+    T* gxs = gx + i0;
+    for_each_block(
+        i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, c, n); },
+        [&](int64_t o, int64_t n, auto sig) {
+          using S = decltype(sig);
+          T sum_beta = 0;
+          T sum_gamma = 0;
 #pragma omp simd reduction(+ : sum_beta, sum_gamma)
-              for (int64_t t = o; t < o + n; ++t) {
-                const T s = S::apply(c * xs[t]);
-                const T u = xs[t] * s * (T(1) - s);
-                const T gxv = gs[t] * xs[t];
-                sum_beta += gxv * s;
-                sum_gamma += gxv * u;
-                gxs[t] = gs[t] * b * (s + c * u);
-              }
-              acc[set * 2] += sum_beta;
-              acc[set * 2 + 1] += static_cast<double>(sum_gamma) * b;
-            });
-      });
-    }
+          for (int64_t t = o; t < o + n; ++t) {
+            const T s = S::apply(c * xs[t]);
+            const T u = xs[t] * s * (T(1) - s);
+            const T gxv = gs[t] * xs[t];
+            sum_beta += gxv * s;
+            sum_gamma += gxv * u;
+            gxs[t] = gs[t] * b * (s + c * u);
+          }
+          acc[0] += sum_beta;
+          acc[1] += static_cast<double>(sum_gamma) * b;
+        });
   });
-  for (int64_t set = 0; set < L.sets; ++set) {
-    double sb = 0.0;
-    double sc = 0.0;
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      sb += partial[(chunk * L.sets + set) * 2];
-      sc += partial[(chunk * L.sets + set) * 2 + 1];
-    }
-    gbeta[set] = static_cast<T>(sb);
-    ggamma[set] = static_cast<T>(sc);
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -517,56 +527,38 @@ void leaf_backward_kernel(const T* g, const T* x, const T* p1, const T* p2, cons
     });
     return;
   }
-  const int64_t chunks = reduction_chunks(L.numel);
-  std::vector<double> partial(static_cast<size_t>(chunks * L.sets * 4), 0.0);
-  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      const int64_t begin = L.numel * chunk / chunks;
-      const int64_t end = L.numel * (chunk + 1) / chunks;
-      double* acc = partial.data() + chunk * L.sets * 4;
-      for_each_run(L, begin, end, [&](int64_t i0, int64_t i1, int64_t set) {
-        const T a1 = p1[set], a2 = p2[set], a3 = clamp_finite(p3[set]);
-        const T* xs = x + i0;
-        const T* gs = g + i0;
-        T* gxs = gx + i0;
-        const T p2p3 = a2 == T(0) ? T(0) : clamp_finite(a2 * a3);
-        for_each_block(
-            i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, a3, n); },
-            [&](int64_t o, int64_t n, auto sig) {
-              using S = decltype(sig);
-              T s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+  T* const outs[4] = {g1, g2, g3, g4};
+  reduce_runs<4>(L, outs, [&](int64_t i0, int64_t i1, int64_t set, double* acc) {
+    const T a1 = p1[set], a2 = p2[set], a3 = clamp_finite(p3[set]);
+    const T* xs = x + i0;
+    const T* gs = g + i0;
+    T* gxs = gx + i0;
+    const T p2p3 = a2 == T(0) ? T(0) : clamp_finite(a2 * a3);
+    for_each_block(
+        i1 - i0, [&](int64_t o, int64_t n) { return saturated(xs + o, a3, n); },
+        [&](int64_t o, int64_t n, auto sig) {
+          using S = decltype(sig);
+          T s1 = 0, s2 = 0, s3 = 0, s4 = 0;
 #pragma omp simd reduction(+ : s1, s2, s3, s4)
-              for (int64_t t = o; t < o + n; ++t) {
-                const T xv = xs[t];
-                const T gv = gs[t];
-                const T z = clamp_finite(a3 * xv);
-                const T s = S::apply(z);
-                const T gsv = gv * s;
-                const T q = gsv * (T(1) - s);
-                gxs[t] = z * q * a1 + q * p2p3 + gsv * a1;
-                s1 += gsv * xv;
-                s2 += gsv;
-                s3 += q * (a1 * xv + a2) * xv;
-                s4 += gv;
-              }
-              acc[set * 4] += s1;
-              acc[set * 4 + 1] += s2;
-              acc[set * 4 + 2] += s3;
-              acc[set * 4 + 3] += s4;
-            });
-      });
-    }
+          for (int64_t t = o; t < o + n; ++t) {
+            const T xv = xs[t];
+            const T gv = gs[t];
+            const T z = clamp_finite(a3 * xv);
+            const T s = S::apply(z);
+            const T gsv = gv * s;
+            const T q = gsv * (T(1) - s);
+            gxs[t] = z * q * a1 + q * p2p3 + gsv * a1;
+            s1 += gsv * xv;
+            s2 += gsv;
+            s3 += q * (a1 * xv + a2) * xv;
+            s4 += gv;
+          }
+          acc[0] += s1;
+          acc[1] += s2;
+          acc[2] += s3;
+          acc[3] += s4;
+        });
   });
-  T* outs[4] = {g1, g2, g3, g4};
-  for (int64_t set = 0; set < L.sets; ++set) {
-    for (int k = 0; k < 4; ++k) {
-      double total = 0.0;
-      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-        total += partial[(chunk * L.sets + set) * 4 + k];
-      }
-      outs[k][set] = static_cast<T>(total);
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -951,16 +943,24 @@ void reject_forward_ad(std::initializer_list<at::Tensor> inputs) {
   }
 }
 
-// Attach `node` as the grad_fn of `y` when any input requires a gradient.
-// `inputs` are the differentiable inputs in the order backward returns them.
-template <typename NodeT>
-void attach(at::Tensor& y, std::initializer_list<at::Tensor> inputs) {
+// Run `forward` (the kernels' own tensor calls need no autograd), then,
+// when any input requires a gradient, attach a NodeT as the output's
+// grad_fn. `inputs` are the differentiable inputs in the order backward
+// returns their gradients, and `configure` sets the node's extra fields.
+template <typename NodeT, typename Forward, typename Configure>
+at::Tensor apply_op(std::initializer_list<at::Tensor> inputs, Forward&& forward, Configure&& configure) {
+  reject_forward_ad(inputs);
+  at::Tensor y;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    y = forward();
+  }
   bool needed = false;
   for (const auto& t : inputs) {
     needed = needed || (t.defined() && t.requires_grad());
   }
   if (!needed || !at::GradMode::is_enabled()) {
-    return;
+    return y;
   }
   auto node = c10::make_intrusive<NodeT>();
   torch::autograd::edge_list edges;
@@ -970,8 +970,10 @@ void attach(at::Tensor& y, std::initializer_list<at::Tensor> inputs) {
   }
   node->set_next_edges(std::move(edges));
   node->save(inputs);
+  configure(*node);
   torch::autograd::set_history(y, node);
   torch::autograd::fire_node_creation_hooks(node);
+  return y;
 }
 
 struct AHAFNativeBackward : public SavedInputsNode {
@@ -1019,47 +1021,23 @@ struct FNeuronNativeBackward : public SavedInputsNode {
 };
 
 at::Tensor ahaf_op(const at::Tensor& x, const at::Tensor& beta, const at::Tensor& gamma) {
-  reject_forward_ad({x, beta, gamma});
-  at::Tensor y;
-  {
-    // The kernels' own tensor calls (empty_like, contiguous) need no autograd.
-    at::AutoDispatchBelowADInplaceOrView guard;
-    y = ahaf_forward(x, beta, gamma);
-  }
-  attach<AHAFNativeBackward>(y, {x, beta, gamma});
-  return y;
+  return apply_op<AHAFNativeBackward>(
+      {x, beta, gamma}, [&] { return ahaf_forward(x, beta, gamma); }, [](AHAFNativeBackward&) {});
 }
 
 at::Tensor leaf_op(const at::Tensor& x, const at::Tensor& p1, const at::Tensor& p2, const at::Tensor& p3,
                    const at::Tensor& p4) {
-  reject_forward_ad({x, p1, p2, p3, p4});
-  at::Tensor y;
-  {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    y = leaf_forward(x, p1, p2, p3, p4);
-  }
-  attach<LEAFNativeBackward>(y, {x, p1, p2, p3, p4});
-  return y;
+  return apply_op<LEAFNativeBackward>(
+      {x, p1, p2, p3, p4}, [&] { return leaf_forward(x, p1, p2, p3, p4); }, [](LEAFNativeBackward&) {});
 }
 
 at::Tensor fneuron_op(const at::Tensor& x, const at::Tensor& weight, double low, double inv_step) {
-  reject_forward_ad({x, weight});
-  at::Tensor y;
-  {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    y = fneuron_forward(x, weight, low, inv_step);
-  }
-  const bool needed = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
-  if (needed) {
-    auto node = c10::make_intrusive<FNeuronNativeBackward>();
-    node->set_next_edges({torch::autograd::impl::gradient_edge(x), torch::autograd::impl::gradient_edge(weight)});
-    node->save({x, weight});
-    node->low = low;
-    node->inv_step = inv_step;
-    torch::autograd::set_history(y, node);
-    torch::autograd::fire_node_creation_hooks(node);
-  }
-  return y;
+  return apply_op<FNeuronNativeBackward>(
+      {x, weight}, [&] { return fneuron_forward(x, weight, low, inv_step); },
+      [&](FNeuronNativeBackward& node) {
+        node.low = low;
+        node.inv_step = inv_step;
+      });
 }
 
 }  // namespace
